@@ -1,0 +1,54 @@
+"""kdeloss: the cross-entropy between a uniform target and a softmax-weighted KDE.
+
+The per-bin gradient is "weight minus responsibility", ``dl/dz_i = S_i - r_i(t)``; the
+binned loss's gradient is ``S_i - mean_m r_i(t_m)``. Everything is computed in log space.
+
+Modules
+-------
+kernels
+    The kernels (``"laplace"``, ``"gaussian"``, ``"box"``, ``"vonmises"``) and
+    :func:`get_kernel`.
+loss
+    :func:`loss_and_grad`, :func:`bin_grad`, :func:`responsibilities`,
+    :func:`log_density`.
+naive
+    The literal density formula, for contrast: it turns to NaN far from the target.
+symbolic
+    SymPy builders for the one-bin loss and its gradient (imported on demand).
+"""
+
+from .kernels import KERNELS, Box, Gaussian, Kernel, Laplace, VonMises, get_kernel, wrap_angle
+from .loss import (
+    bin_centers,
+    bin_grad,
+    log_density,
+    log_softmax,
+    loss,
+    loss_and_grad,
+    responsibilities,
+    softmax,
+)
+from .naive import naive_bin_grad, naive_loss_and_grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KERNELS",
+    "Box",
+    "Gaussian",
+    "Kernel",
+    "Laplace",
+    "VonMises",
+    "bin_centers",
+    "bin_grad",
+    "get_kernel",
+    "log_density",
+    "log_softmax",
+    "loss",
+    "loss_and_grad",
+    "naive_bin_grad",
+    "naive_loss_and_grad",
+    "responsibilities",
+    "softmax",
+    "wrap_angle",
+]
