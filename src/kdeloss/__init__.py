@@ -13,6 +13,8 @@ loss
     :func:`log_density`.
 naive
     The literal density formula, for contrast: it turns to NaN far from the target.
+training
+    :func:`gradient_descent` on the logits and :func:`em` on the weights.
 symbolic
     SymPy builders for the one-bin loss and its gradient (imported on demand).
 """
@@ -25,10 +27,12 @@ from .loss import (
     log_softmax,
     loss,
     loss_and_grad,
+    model_probability,
     responsibilities,
     softmax,
 )
 from .naive import naive_bin_grad, naive_loss_and_grad
+from .training import Trajectory, em, gradient_descent
 
 __version__ = "0.1.0"
 
@@ -38,14 +42,18 @@ __all__ = [
     "Gaussian",
     "Kernel",
     "Laplace",
+    "Trajectory",
     "VonMises",
     "bin_centers",
     "bin_grad",
+    "em",
     "get_kernel",
+    "gradient_descent",
     "log_density",
     "log_softmax",
     "loss",
     "loss_and_grad",
+    "model_probability",
     "naive_bin_grad",
     "naive_loss_and_grad",
     "responsibilities",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_bins, as_bins_at, as_interval, as_points
+from ._validate import as_bins, as_bins_at, as_interval, as_points, as_scalar
 from .kernels import Kernel, LogPdf, get_kernel
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "log_softmax",
     "loss",
     "loss_and_grad",
+    "model_probability",
     "responsibilities",
     "softmax",
 ]
@@ -75,23 +76,64 @@ def bin_centers(a: float, b: float, bins: int) -> np.ndarray:
     return a + (np.arange(m) + 0.5) * ((b - a) / m)
 
 
+def _logaddexp(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``log(exp(p) + exp(q))`` for real or complex ``p`` and real ``q``."""
+    m = np.maximum(p.real, q.real)
+    m = np.where(np.isfinite(m), m, 0.0)
+    return m + np.log(np.exp(p - m) + np.exp(q - m))
+
+
 def _core(
-    z: np.ndarray, x: np.ndarray, t: np.ndarray, kern: Kernel, what: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """``log q(t_m)`` and ``r[m, j]`` for clean inputs; raises if a row has ``q = 0``."""
+    z: np.ndarray,
+    x: np.ndarray,
+    t: np.ndarray,
+    kern: Kernel,
+    what: str,
+    eps: float = 0.0,
+    log_u: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``log q(t_m)``, ``r[m, j]`` and ``pi[m]`` for clean inputs.
+
+    ``q = (1 - eps) * sum_j S_j K_j + eps * u`` and ``pi = (1 - eps) * sum_j S_j K_j / q`` is
+    the probability that the model, not the background, explains ``t_m``. Without a
+    background (``eps = 0``) a row that no kernel reaches raises.
+    """
     offset, rest = kern.log_rows(t, x)
-    if not np.all(np.isfinite(offset)):
-        m = int(np.flatnonzero(~np.isfinite(offset))[0])
+    covered = np.isfinite(offset)
+    if eps == 0.0 and not covered.all():
+        m = int(np.flatnonzero(~covered)[0])
         raise ValueError(
             f"{what}: bin {m} at t = {t[m]:.12g} is covered by no kernel, so q = 0 and "
-            f"log q = -inf there; widen the bandwidth or move the points"
+            f"log q = -inf there; widen the bandwidth, move the points, or add a background"
         )
     a = log_softmax(z)[None, :] + rest
     peak = a.real.max(axis=1, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0.0)
     e = np.exp(a - peak)
     total = e.sum(axis=1, keepdims=True)
-    logq = offset + (peak + np.log(total))[:, 0]
-    return logq, e / total
+    if covered.all():
+        log_model = offset + (peak + np.log(total))[:, 0]
+        r = e / total
+    else:  # only with a background: uncovered rows have model density 0 and pi = 0
+        safe = np.where(covered[:, None], total, 1.0)
+        log_model = np.where(covered, offset + (peak + np.log(safe))[:, 0], -np.inf)
+        r = np.where(covered[:, None], e / safe, 0.0)
+    if eps == 0.0:
+        return log_model, r, np.ones(t.size)
+    log_fit = np.log1p(-eps) + log_model
+    logq = _logaddexp(log_fit, np.full(t.size, np.log(eps) + log_u))
+    return logq, r, np.exp((log_fit - logq).real)
+
+
+def _background(background: object, density: object) -> tuple[float, float]:
+    """Validate ``background`` in [0, 1) and the background density value > 0."""
+    eps = as_scalar("background", background)
+    if not 0.0 <= eps < 1.0:
+        raise ValueError(f"background: must be in [0, 1), got {eps}")
+    u = as_scalar("background_density", density)
+    if not u > 0.0:
+        raise ValueError(f"background_density: must be > 0, got {u}")
+    return eps, float(np.log(u))
 
 
 def loss_and_grad(
@@ -103,6 +145,7 @@ def loss_and_grad(
     kernel: KernelLike = "laplace",
     bandwidth: float = 1.0,
     bins: int = 256,
+    background: float = 0.0,
 ) -> tuple[float, np.ndarray]:
     r"""Binned cross-entropy ``L_M`` and its exact gradient with respect to the logits.
 
@@ -110,6 +153,11 @@ def loss_and_grad(
 
         L_M = -\frac{1}{M}\sum_{m=0}^{M-1} \log q(t_m), \qquad
         \frac{\partial L_M}{\partial z_i} = S_i - \frac{1}{M}\sum_m r_i(t_m)
+
+    With ``background = eps > 0`` the density is ``q = (1 - eps) sum_j S_j K_j + eps u`` with
+    ``u = 1/(b - a)`` the target density, and each bin's gradient is multiplied by
+    ``pi(t_m) = (1 - eps) sum_j S_j K_j(t_m) / q(t_m)``, the probability that the model (not
+    the background) explains the bin: ``dL_M/dz_i = mean_m pi(t_m) (S_i - r_i(t_m))``.
 
     Parameters
     ----------
@@ -125,6 +173,8 @@ def loss_and_grad(
         Kernel scale ``h > 0`` (``kappa = 1/h**2`` for von Mises).
     bins : int
         Number of midpoint bins ``M >= 1``.
+    background : float
+        Weight ``eps`` in ``[0, 1)`` of a fixed uniform background component (default 0).
 
     Returns
     -------
@@ -137,7 +187,7 @@ def loss_and_grad(
     ------
     ValueError
         On bad input (the message names the argument), or if a bin is covered by no kernel
-        (possible only with ``"box"``).
+        (possible only with ``"box"`` and no background).
 
     Examples
     --------
@@ -153,12 +203,25 @@ def loss_and_grad(
     >>> L, g = loss_and_grad([0.0, 0.0], [0.5, 3.0], 0.0, 1.0)
     >>> bool(g[0] < 0 < g[1]), float(abs(g.sum())) < 1e-15
     (True, True)
+
+    A background damps the gradient of a far cluster, which the plain loss does not:
+
+    >>> far = np.array([30.0, 31.0])
+    >>> _, g0 = loss_and_grad([0.0, 0.0], far, 0.0, 1.0)
+    >>> _, g1 = loss_and_grad([0.0, 0.0], far, 0.0, 1.0, background=0.01)
+    >>> bool(abs(g1[0]) < 1e-9 < abs(g0[0]))
+    True
     """
     z, x = as_points(z, x)
+    aa, bb = as_interval(a, b)
+    eps, log_u = _background(background, 1.0 / (bb - aa))
     kern = get_kernel(kernel, bandwidth)
-    t = bin_centers(a, b, bins)
-    logq, r = _core(z, x, t, kern, "bins")
-    grad = softmax(z) - r.mean(axis=0)
+    t = bin_centers(aa, bb, bins)
+    logq, r, pi = _core(z, x, t, kern, "bins", eps, log_u)
+    if eps == 0.0:
+        grad = softmax(z) - r.mean(axis=0)
+    else:
+        grad = softmax(z) * pi.mean() - (pi[:, None] * r).mean(axis=0)
     return float(-logq.mean()), grad
 
 
@@ -171,11 +234,13 @@ def loss(
     kernel: KernelLike = "laplace",
     bandwidth: float = 1.0,
     bins: int = 256,
+    background: float = 0.0,
 ) -> complex | float:
     """``L_M`` alone; accepts complex logits, for complex-step differentiation.
 
     The loss is analytic in the logits, so with ``z + i*eps*e_k`` the imaginary part of
-    the result divided by ``eps`` is ``dL_M/dz_k`` to round-off.
+    the result divided by ``eps`` is ``dL_M/dz_k`` to round-off. Arguments as in
+    :func:`loss_and_grad`.
 
     Examples
     --------
@@ -186,19 +251,30 @@ def loss(
     True
     """
     z, x = as_points(z, x, allow_complex=True)
+    aa, bb = as_interval(a, b)
+    eps, log_u = _background(background, 1.0 / (bb - aa))
     kern = get_kernel(kernel, bandwidth)
-    t = bin_centers(a, b, bins)
-    logq, _ = _core(z, x, t, kern, "bins")
+    t = bin_centers(aa, bb, bins)
+    logq, _, _ = _core(z, x, t, kern, "bins", eps, log_u)
     value = -logq.mean()
     return complex(value) if np.iscomplexobj(value) else float(value)
 
 
-def _at(z: np.ndarray, x: np.ndarray, t: object, kernel: KernelLike, bandwidth: float):
+def _at(
+    z: object,
+    x: object,
+    t: object,
+    kernel: KernelLike,
+    bandwidth: float,
+    background: float,
+    background_density: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
     z, x = as_points(z, x)
+    eps, log_u = _background(background, background_density)
     kern = get_kernel(kernel, bandwidth)
     tt, scalar = as_bins_at(t)
-    logq, r = _core(z, x, tt, kern, "t")
-    return z, logq, r, scalar
+    logq, r, pi = _core(z, x, tt, kern, "t", eps, log_u)
+    return z, logq, r, pi, scalar
 
 
 def responsibilities(
@@ -234,8 +310,35 @@ def responsibilities(
     >>> responsibilities([0.0, 0.0], [1e6, 1e6 + 1.0], 0.0)   # far away: still exact
     array([0.73105858, 0.26894142])
     """
-    _, _, r, scalar = _at(z, x, t, kernel, bandwidth)
+    _, _, r, _, scalar = _at(z, x, t, kernel, bandwidth, 0.0, 1.0)
     return r[0] if scalar else r
+
+
+def model_probability(
+    z: np.ndarray,
+    x: np.ndarray,
+    t: float | np.ndarray,
+    *,
+    kernel: KernelLike = "laplace",
+    bandwidth: float = 1.0,
+    background: float = 0.0,
+    background_density: float = 1.0,
+) -> float | np.ndarray:
+    r"""``pi(t) = (1 - eps) sum_j S_j K(t - x_j) / q(t)``: how likely the model made ``t``.
+
+    With a background component ``eps u`` in ``q``, this is the posterior probability that
+    ``t`` came from the kernels rather than from the background; it is 1 when
+    ``background = 0``. ``background_density`` is the value of ``u`` at ``t``.
+
+    Examples
+    --------
+    >>> float(model_probability([0.0], [0.0], 0.0, background=0.5, background_density=0.5))
+    0.5
+    >>> float(model_probability([0.0], [50.0], 0.0, background=0.01)) < 1e-20
+    True
+    """
+    _, _, _, pi, scalar = _at(z, x, t, kernel, bandwidth, background, background_density)
+    return float(pi[0]) if scalar else pi
 
 
 def bin_grad(
@@ -245,10 +348,13 @@ def bin_grad(
     *,
     kernel: KernelLike = "laplace",
     bandwidth: float = 1.0,
+    background: float = 0.0,
+    background_density: float = 1.0,
 ) -> np.ndarray:
     r"""Gradient of the one-bin loss ``l(t) = -log q(t)``: ``dl/dz_i = S_i - r_i(t)``.
 
-    This is the seed's per-bin quantity, "weight minus responsibility".
+    This is the seed's per-bin quantity, "weight minus responsibility". With a background
+    weight ``eps > 0`` it is ``pi(t) (S_i - r_i(t))`` (see :func:`model_probability`).
 
     Parameters
     ----------
@@ -258,6 +364,11 @@ def bin_grad(
         The bin (or bins).
     kernel, bandwidth
         As in :func:`loss_and_grad`.
+    background : float
+        Background weight ``eps`` in ``[0, 1)``.
+    background_density : float
+        The background density's value ``u(t) > 0`` (for :func:`loss_and_grad` it is
+        ``1/(b - a)``).
 
     Returns
     -------
@@ -272,8 +383,8 @@ def bin_grad(
     >>> bin_grad([0.0, 0.0, 0.0], [0.0, 1.0, 2.0], 1.0, kernel="box", bandwidth=0.5)
     array([ 0.33333333, -0.66666667,  0.33333333])
     """
-    z, _, r, scalar = _at(z, x, t, kernel, bandwidth)
-    g = softmax(z)[None, :] - r
+    z, _, r, pi, scalar = _at(z, x, t, kernel, bandwidth, background, background_density)
+    g = pi[:, None] * (softmax(z)[None, :] - r) if background else softmax(z)[None, :] - r
     return g[0] if scalar else g
 
 
@@ -284,11 +395,14 @@ def log_density(
     *,
     kernel: KernelLike = "laplace",
     bandwidth: float = 1.0,
+    background: float = 0.0,
+    background_density: float = 1.0,
 ) -> float | np.ndarray:
-    """``log q(t)`` with ``q(t) = sum_j S_j K(t - x_j)``, as a log-sum-exp.
+    """``log q(t)`` with ``q(t) = (1 - eps) sum_j S_j K(t - x_j) + eps u``, in log space.
 
     Returns a float for a scalar ``t`` and shape ``(T,)`` for an array. Where no kernel
-    reaches ``t`` (possible only with ``"box"``) it raises instead of returning ``-inf``.
+    reaches ``t`` (possible only with ``"box"``) and there is no background it raises
+    instead of returning ``-inf``.
 
     Examples
     --------
@@ -297,5 +411,5 @@ def log_density(
     >>> float(log_density([0.0], [1e6], 0.0))   # q underflows; log q does not
     -1000000.6931471806
     """
-    _, logq, _, scalar = _at(z, x, t, kernel, bandwidth)
+    _, logq, _, _, scalar = _at(z, x, t, kernel, bandwidth, background, background_density)
     return float(logq[0]) if scalar else logq

@@ -30,6 +30,8 @@ import numpy as np
 import sympy as sp
 
 __all__ = [
+    "background_closed_form",
+    "background_loss",
     "bin_loss",
     "closed_form",
     "gradient",
@@ -123,3 +125,27 @@ def lambdify_gradient(n: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         return np.asarray(fn(np.asarray(zv, dtype=float), np.asarray(kv, dtype=float)), float)
 
     return grad
+
+
+def background_loss(
+    z: Sequence[sp.Expr], K: Sequence[sp.Expr], eps: sp.Expr, u: sp.Expr
+) -> sp.Expr:
+    """One-bin loss with a fixed background: ``-log((1 - eps) q + eps u)``."""
+    return -sp.log((1 - eps) * mixture(z, K) + eps * u)
+
+
+def background_closed_form(
+    z: Sequence[sp.Expr], K: Sequence[sp.Expr], eps: sp.Expr, u: sp.Expr
+) -> list[sp.Expr]:
+    """``pi * (S_i - S_i K_i / q)`` with ``pi = (1 - eps) q / ((1 - eps) q + eps u)``.
+
+    >>> z, K = make_symbols(2)
+    >>> eps, u = sp.symbols("epsilon u", positive=True)
+    >>> loss = background_loss(z, K, eps, u)
+    >>> all(sp.simplify(sp.diff(loss, zi) - c) == 0
+    ...     for zi, c in zip(z, background_closed_form(z, K, eps, u)))
+    True
+    """
+    q = mixture(z, K)
+    pi = (1 - eps) * q / ((1 - eps) * q + eps * u)
+    return [pi * c for c in closed_form(z, K)]
