@@ -1,0 +1,84 @@
+# Build, test and browse the book. Everything runs inside .venv, which is made on first use.
+#
+#   make book       build the site into _build/html (strict: any warning fails)
+#   make test       ruff, the strict book build, then every pytest test
+#   make lab        JupyterLab on book/, chapters open as notebooks
+#   make clean      remove _build and caches (keeps .venv)
+#   make distclean  clean, and remove .venv too
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON ?= python3
+VENV ?= .venv
+# The site goes to $(OUTDIR)/_build (jupyter-book's layout); tests point OUTDIR elsewhere.
+OUTDIR ?= .
+LIBDIR ?= src/kdeloss
+BUILDDIR := $(OUTDIR)/_build
+
+BIN := $(VENV)/bin
+# Re-install only when these change (the stamp lives inside .venv, so distclean resets it).
+STAMP := $(VENV)/.requirements-stamp
+# JupyterLab reads overrides.json from its application directory, here inside the venv.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+# Hash of the library sources whose notebook outputs are in the execution cache.
+CACHE_KEY := $(BUILDDIR)/.kdeloss-hash
+
+# Tools run from the venv without activating it.
+export PATH := $(abspath $(BIN)):$(PATH)
+export VIRTUAL_ENV := $(abspath $(VENV))
+# Silence ipykernel's debugger note about frozen modules on every kernel start.
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: book test lab clean distclean venv lint cache-key
+
+book: venv cache-key
+	tools/build-book . $(OUTDIR)
+
+test: venv lint book
+	pytest
+
+lint: venv
+	ruff check .
+	actionlint -color=false .github/workflows/book.yml
+
+# Extra JupyterLab options, e.g. make lab LAB_FLAGS="--no-browser --port=8890".
+LAB_FLAGS ?=
+lab: venv
+	jupyter lab --ServerApp.root_dir=book $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_FLAGS)
+
+venv: $(STAMP) $(LAB_SETTINGS)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -r requirements.txt
+	@# Build matplotlib's font cache now, so its one-off notice never lands in a chapter.
+	$(BIN)/python -c "import matplotlib.pyplot"
+	touch $@
+
+$(LAB_SETTINGS): tools/lab-overrides.json | $(STAMP)
+	mkdir -p $(@D)
+	cp $< $@
+
+# Clear the execution cache whenever a library source changed since the cache was filled.
+cache-key:
+	@mkdir -p $(BUILDDIR)
+	@new=$$(cd $(LIBDIR) && find . -name '*.py' -not -path '*/__pycache__/*' -print0 \
+	        | LC_ALL=C sort -z | xargs -0 -r sha256sum | sha256sum | cut -c1-64); \
+	if [ "$$new" != "$$(cat $(CACHE_KEY) 2>/dev/null)" ]; then \
+	    echo "$(LIBDIR) changed: clearing $(BUILDDIR)/.jupyter_cache"; \
+	    rm -rf $(BUILDDIR)/.jupyter_cache; \
+	    echo "$$new" > $(CACHE_KEY); \
+	fi
+
+clean:
+	rm -rf $(BUILDDIR) .pytest_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -path ./$(VENV) -prune -o -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) src/*.egg-info

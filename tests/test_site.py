@@ -1,0 +1,261 @@
+"""Browser checks of the built site, the way a reader sees it.
+
+Debian's chromium, driven by playwright (never a downloaded browser), loads every page of
+``_build/html`` from a server on 127.0.0.1 and asserts: no request leaves that server, no
+console errors, math is typeset, every image has alt text, every kernel-free player moves when
+stepped, internal links and their anchors resolve, axe finds nothing serious or critical, and
+search finds a term from a chapter. Screenshots go to ``_build/screenshots/``.
+
+Without chromium the tests skip with a message, except under CI (``CI=true``), where a
+missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urljoin, urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM = os.environ.get("KDELOSS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+MAX_PAGE_BYTES = 2_000_000
+SKIP_PAGES = {"genindex.html", "search.html"}  # generated; checked separately
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _pages() -> list[str]:
+    if not SITE.is_dir():
+        return []
+    return sorted(
+        str(p.relative_to(SITE))
+        for p in SITE.rglob("*.html")
+        if not p.relative_to(SITE).parts[0].startswith("_") and p.name not in SKIP_PAGES
+    )
+
+
+def _require_browser() -> None:
+    missing = []
+    if not Path(CHROMIUM).exists():
+        missing.append(f"chromium ({CHROMIUM}): install it with `apt-get install chromium`")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package: `make test` installs it from requirements.txt")
+    if not SITE.is_dir():
+        missing.append(f"the built site ({SITE}): run `make book` first")
+    if missing:
+        msg = "browser tests need " + "; ".join(missing)
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    _require_browser()
+    handler = functools.partial(_QuietHandler, directory=str(SITE))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots() -> Path:
+    if SHOTS.exists():
+        shutil.rmtree(SHOTS)
+    SHOTS.mkdir(parents=True)
+    return SHOTS
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        d = dict(attrs)
+        if d.get("id"):
+            self.ids.add(d["id"] or "")
+        if tag == "a" and d.get("name"):
+            self.ids.add(d["name"] or "")
+        if tag == "a" and d.get("href"):
+            self.hrefs.append(d["href"] or "")
+
+
+@functools.cache
+def _parse(path: Path) -> _Links:
+    p = _Links()
+    p.feed(path.read_text(encoding="utf-8"))
+    return p
+
+
+def _wait_for_math(page) -> None:
+    page.wait_for_function(
+        "() => !window.MathJax || (window.MathJax.startup && window.MathJax.startup.promise)",
+        timeout=20_000,
+    )
+    page.evaluate(
+        "() => window.MathJax && window.MathJax.startup ? window.MathJax.startup.promise : null"
+    )
+
+
+def _open(browser, url: str, origin: str):
+    """Open ``url`` recording foreign requests, console errors and transferred bytes."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    record = {"foreign": [], "errors": [], "bytes": 0}
+
+    def on_request(req) -> None:
+        if not (req.url.startswith(origin) or req.url.startswith(("data:", "blob:"))):
+            record["foreign"].append(req.url)
+
+    def on_response(resp) -> None:
+        if resp.status >= 400:
+            record["errors"].append(f"HTTP {resp.status}: {resp.url}")
+        try:
+            record["bytes"] += len(resp.body())
+        except Exception:  # redirects and aborted requests have no body
+            pass
+
+    page.on("request", on_request)
+    page.on("response", on_response)
+    page.on(
+        "console",
+        lambda m: record["errors"].append(m.text) if m.type == "error" else None,
+    )
+    page.on("pageerror", lambda e: record["errors"].append(str(e)))
+    page.goto(url, wait_until="networkidle")
+    _wait_for_math(page)
+    return context, page, record
+
+
+@pytest.mark.parametrize("rel", _pages() or ["(site not built)"])
+def test_page(rel, server, browser, screenshots) -> None:
+    if rel == "(site not built)":
+        _require_browser()
+    from axe_playwright_python.sync_playwright import Axe
+
+    context, page, record = _open(browser, server + rel, server)
+    try:
+        shot = screenshots / (rel.replace("/", "__").removesuffix(".html") + ".png")
+        page.screenshot(path=str(shot), full_page=True)
+
+        assert record["foreign"] == [], f"{rel} requested other hosts: {record['foreign']}"
+        assert record["errors"] == [], f"{rel} logged console errors: {record['errors']}"
+
+        text = page.inner_text("article") if page.query_selector("article") else ""
+        for raw in ("$$", "\\(", "\\frac", "\\begin{"):
+            assert raw not in text, f"{rel}: untypeset math ({raw!r}) in the visible text"
+
+        no_alt = page.eval_on_selector_all(
+            "img", "els => els.filter(e => !(e.getAttribute('alt') || '').trim()).map(e => e.src)"
+        )
+        assert no_alt == [], f"{rel}: images without alt text: {[s[:80] for s in no_alt]}"
+
+        players = page.query_selector_all("div.animation")
+        for k, anim in enumerate(players):
+            img = anim.query_selector("img")
+            before = img.get_attribute("src")
+            anim.query_selector("button[title='Next frame']").click()
+            page.wait_for_timeout(100)
+            after = img.get_attribute("src")
+            assert after != before, f"{rel}: player {k} did not move when stepped"
+
+        results = Axe().run(page)
+        bad = [
+            v
+            for v in results.response["violations"]
+            if v.get("impact") in {"serious", "critical"}
+        ]
+        assert bad == [], f"{rel}: axe violations: " + json.dumps(
+            [{"id": v["id"], "impact": v["impact"], "nodes": len(v["nodes"])} for v in bad]
+        )
+
+        assert record["bytes"] <= MAX_PAGE_BYTES, f"{rel} weighs {record['bytes']} bytes"
+    finally:
+        context.close()
+
+
+def test_internal_links_resolve() -> None:
+    _require_browser()
+    broken = []
+    for rel in _pages():
+        path = SITE / rel
+        for href in _parse(path).hrefs:
+            target, frag = urldefrag(href)
+            if urlparse(href).scheme in {"http", "https", "mailto"}:
+                continue
+            dest = path if not target else Path(unquote(urljoin(str(path), target)))
+            if dest.is_dir():
+                dest = dest / "index.html"
+            if not dest.exists():
+                broken.append(f"{rel} -> {href}")
+            elif frag and dest.suffix == ".html" and unquote(frag) not in _parse(dest).ids:
+                broken.append(f"{rel} -> {href} (no anchor)")
+    assert broken == []
+
+
+@pytest.mark.parametrize("term", ["responsibility", "softmax"])
+def test_search_finds_a_chapter_term(term, server, browser) -> None:
+    context, page, record = _open(browser, f"{server}search.html?q={term}", server)
+    try:
+        page.wait_for_selector("#search-results ul.search li", timeout=20_000)
+        hits = page.query_selector_all("#search-results ul.search li")
+        assert len(hits) >= 1
+        assert record["foreign"] == []
+        assert record["errors"] == []
+    finally:
+        context.close()
+
+
+def test_site_has_every_chapter() -> None:
+    _require_browser()
+    toc = (ROOT / "_toc.yml").read_text()
+    files = re.findall(r"file:\s*(\S+)", toc)
+    for f in files:
+        assert (SITE / f"{f}.html").exists(), f"{f} is in _toc.yml but not in the site"
