@@ -25,6 +25,9 @@ STAMP := $(VENV)/.requirements-stamp
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 # Hash of the library sources whose notebook outputs are in the execution cache.
 CACHE_KEY := $(BUILDDIR)/.kdeloss-hash
+# Wheels for the in-browser (JupyterLite) kernel; the book build finds them through
+# KDELOSS_LITE_WHEELS (tools/sphinxext/lite.py) and ships them in _build/html/lite.
+LITE_WHEELS := $(BUILDDIR)/lite-wheels
 
 # Tools run from the venv without activating it.
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -32,10 +35,10 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 # Silence ipykernel's debugger note about frozen modules on every kernel start.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test lab clean distclean venv lint cache-key
+.PHONY: book test lab clean distclean venv lint cache-key lite-wheels
 
-book: venv cache-key
-	tools/build-book . $(OUTDIR)
+book: venv cache-key lite-wheels
+	KDELOSS_LITE_WHEELS=$(abspath $(LITE_WHEELS)) tools/build-book . $(OUTDIR)
 
 test: venv lint book
 	pytest
@@ -75,6 +78,10 @@ cache-key:
 	    echo "$$new" > $(CACHE_KEY); \
 	fi
 
+# kdeloss, built from src/, and the other pure-Python wheels the in-browser kernel installs.
+lite-wheels: venv
+	$(BIN)/python tools/lite/build_wheels.py $(LITE_WHEELS)
+
 clean:
 	rm -rf $(BUILDDIR) .pytest_cache .ruff_cache .hypothesis
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
@@ -82,3 +89,13 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) src/*.egg-info
+
+# ---- bench (issue #7, fast methods) ------------------------------------------------------------
+# `make bench`: install the optional peers (JAX, PyTorch CPU, KDEpy) and run the benchmark of
+# loss_and_grad's methods; writes benchmarks/results/ (bench.json, bench.md, times.png,
+# ratios.png), which the chapter "Computing it fast" reads. About 3-10 minutes on 2 cores.
+.PHONY: bench
+bench: venv
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -r requirements-bench.txt
+	$(BIN)/python benchmarks/bench.py
+# ---- end bench ---------------------------------------------------------------------------------

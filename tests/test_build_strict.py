@@ -88,6 +88,9 @@ def build_tiny(tmp_path: Path, page: str) -> subprocess.CompletedProcess:
     shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
     (tmp_path / "book").mkdir()
     shutil.copy(ROOT / "book" / "references.bib", tmp_path / "book" / "references.bib")
+    # what _config.yml points at: the local Sphinx extensions and the favicon
+    shutil.copytree(ROOT / "tools" / "sphinxext", tmp_path / "tools" / "sphinxext")
+    shutil.copytree(ROOT / "book" / "images", tmp_path / "book" / "images")
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/page\n")
     (tmp_path / "book" / "page.md").write_text(page)
     return subprocess.run(

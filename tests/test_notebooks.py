@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import jupytext
+import nbformat
 import pytest
 import yaml
 from nbclient import NotebookClient
@@ -100,8 +101,22 @@ def test_notebook_header_and_no_outputs(docname):
 @pytest.mark.slow
 @pytest.mark.parametrize("docname", NOTEBOOKS)
 def test_notebook_executes_cleanly(docname):
-    """Run the chapter top to bottom as the build does, from book/, in the python3 kernel."""
+    """Run the chapter top to bottom as the build does, from book/, in the python3 kernel.
+
+    When the site is built, the notebook run is the one readers download from the page
+    (``_sources/<page>.ipynb``, made by jupytext at build time), after checking that it holds
+    the same cells as the ``.md`` source.
+    """
     nb = jupytext.read(source_of(docname))
+    downloaded = SITE / "_sources" / f"{docname}.ipynb"
+    if downloaded.exists():
+        offered = nbformat.read(downloaded, as_version=4)
+        nbformat.validate(offered)
+        assert [(c.cell_type, c.source) for c in offered.cells] == [
+            (c.cell_type, c.source) for c in nb.cells
+        ], f"{downloaded} differs from {source_of(docname)}: rebuild the site"
+        assert all(c.get("outputs", []) == [] for c in offered.cells)
+        nb = offered
     client = NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(BOOK)}}
     )
@@ -122,3 +137,6 @@ def test_built_site_has_a_page_per_toc_entry(docname):
         pytest.skip("the site is not built: run `make book` first")
     page = SITE / f"{docname}.html"
     assert page.exists(), f"{page} is missing from the built site"
+    if docname in NOTEBOOKS:
+        link = f'href="{"../" * docname.count("/")}_sources/{docname}.ipynb"'
+        assert link in page.read_text(), f"{page} does not offer its notebook ({link})"

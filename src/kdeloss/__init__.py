@@ -19,7 +19,17 @@ symbolic
     SymPy builders for the one-bin loss and its gradient (imported on demand).
 """
 
-from .kernels import KERNELS, Box, Gaussian, Kernel, Laplace, VonMises, get_kernel, wrap_angle
+from .kernels import (
+    KERNELS,
+    Box,
+    Gaussian,
+    Kernel,
+    Laplace,
+    ScaledKernel,
+    VonMises,
+    get_kernel,
+    wrap_angle,
+)
 from .loss import (
     bin_centers,
     bin_grad,
@@ -42,6 +52,7 @@ __all__ = [
     "Gaussian",
     "Kernel",
     "Laplace",
+    "ScaledKernel",
     "Trajectory",
     "VonMises",
     "bin_centers",

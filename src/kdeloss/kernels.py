@@ -2,7 +2,7 @@
 
 A kernel is anything with a ``logpdf(d)`` method that maps an array of displacements
 ``d = t - x_j`` to ``log K(d)`` (``-inf`` where ``K`` is zero). The four built-in kernels
-are picked by name with :func:`get_kernel`:
+are picked by name with :func:`kdeloss.get_kernel`:
 
 ============  =====================================================================
 name          density ``K(d)``
@@ -13,8 +13,8 @@ name          density ``K(d)``
 ``vonmises``  ``exp(kappa cos d) / (2 pi I0(kappa))`` with ``kappa = 1 / h**2``, on the circle
 ============  =====================================================================
 
-Besides ``logpdf``, every built-in kernel implements :meth:`Kernel.log_rows`, which returns
-``log K(t_m - x_j)`` split into a per-row offset and a remainder that is computed from
+Besides ``logpdf``, every built-in kernel implements :meth:`kdeloss.Kernel.log_rows`, which
+returns ``log K(t_m - x_j)`` split into a per-row offset and a remainder that is computed from
 *differences of positions*, never from two large logs subtracted. That is what keeps the loss
 and gradient exact for points a million bandwidths away from the target.
 """
@@ -27,7 +27,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from scipy.special import i0e
 
-from ._validate import as_bandwidth
+from ._validate import as_bandwidth, as_scalar
 
 __all__ = [
     "KERNELS",
@@ -37,6 +37,7 @@ __all__ = [
     "Kernel",
     "Laplace",
     "LogPdf",
+    "ScaledKernel",
     "VonMises",
     "get_kernel",
     "wrap_angle",
@@ -263,6 +264,47 @@ class CustomKernel(Kernel):
         if np.any(np.isnan(out)) or np.any(out == np.inf):
             raise ValueError("kernel: logpdf returned NaN or +inf")
         return out
+
+
+class ScaledKernel(Kernel):
+    """The kernel ``c K`` for a constant ``c = exp(log_c) > 0``; not normalised unless ``c = 1``.
+
+    ``log_c`` is added in log space (also in ``log_rows``), so ``c`` may underflow as a
+    float (``log_c = -1e4``) and the loss and gradient stay exact. It is the object of the
+    scale-invariance theorem: the gradient does not change, the loss moves by ``-log c``.
+
+    Parameters
+    ----------
+    base : str or object with ``logpdf(d)``
+        The kernel ``K`` (a name is resolved with ``bandwidth``).
+    log_c : float
+        ``log c``, any finite number.
+    bandwidth : float
+        For a kernel given by name.
+
+    Examples
+    --------
+    >>> k = ScaledKernel("laplace", np.log(3.0))
+    >>> round(float(k.pdf(np.array([0.0]))[0]), 12)     # 3 * 1/2
+    1.5
+    """
+
+    def __init__(self, base: str | LogPdf, log_c: float, bandwidth: float = 1.0) -> None:
+        self.base = get_kernel(base, bandwidth)
+        self.log_c = as_scalar("log_c", log_c)
+        self.bandwidth = self.base.bandwidth
+        self.name = f"scaled_{self.base.name}"
+        self.circular = self.base.circular
+
+    def __repr__(self) -> str:
+        return f"ScaledKernel({self.base!r}, log_c={self.log_c!r})"
+
+    def logpdf(self, d: np.ndarray) -> np.ndarray:
+        return self.base.logpdf(d) + self.log_c
+
+    def log_rows(self, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        offset, rest = self.base.log_rows(t, x)
+        return offset + self.log_c, rest
 
 
 KERNELS: dict[str, type[Kernel]] = {k.name: k for k in (Laplace, Gaussian, Box, VonMises)}

@@ -131,7 +131,7 @@ def em(
     With a background weight ``eps`` the E-step's posterior of component ``i`` is
     ``pi(t) r_i(t)``, and the M-step renormalises over the components:
     ``S_i <- mean_m pi r_i / mean_m pi``. A weight that underflows is kept at the logit
-    :data:`Z_FLOOR` (about -708) so that the loss stays defined.
+    ``Z_FLOOR`` (about -708) so that the loss stays defined.
 
     Returns
     -------

@@ -10,11 +10,25 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
+import jupytext
 from sphinx.application import Sphinx
 
+STATIC = Path(__file__).parent / "static"
 THEBE_MARKERS = ("THEBE_JS_URL", "sphinx-thebe", "thebe@")
+FONTAWESOME_JS = re.compile(
+    r'\s*<script[^>]*src="[^"]*_static/scripts/fontawesome\.js[^"]*"[^>]*>\s*</script>'
+)
+
+
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def _is_widget_state(asset: Any) -> bool:
+    return getattr(asset, "attributes", {}).get("type") == WIDGET_STATE
 
 
 def _is_thebe(asset: Any) -> bool:
@@ -24,10 +38,12 @@ def _is_thebe(asset: Any) -> bool:
     return any(m in text for m in THEBE_MARKERS)
 
 
-def drop_thebe(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+def drop_unused_assets(
+    app: Sphinx, pagename: str, templatename: str, context: dict, doctree
+) -> None:
     for key in ("script_files", "css_files"):
         if key in context:
-            context[key] = [a for a in context[key] if not _is_thebe(a)]
+            context[key] = [a for a in context[key] if not (_is_thebe(a) or _is_widget_state(a))]
 
 
 def fix_biblio_roles(
@@ -38,7 +54,40 @@ def fix_biblio_roles(
         context["body"] = body.replace('role="doc-biblioentry"', 'role="listitem"')
 
 
+def offer_notebook(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """Write ``_sources/<page>.ipynb`` from a notebook page and let the theme link it."""
+    if doctree is None or app.builder.format != "html":
+        return
+    source = Path(app.env.doc2path(pagename))
+    if source.suffix != ".md" or "kernelspec:" not in source.read_text(encoding="utf-8")[:2000]:
+        return
+    notebook = jupytext.read(source)
+    target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    jupytext.write(notebook, target, fmt="ipynb")
+    context["ipynb_source"] = f"{pagename}.ipynb"
+
+
+def drop_fontawesome_js(app: Sphinx, exc: Exception | None) -> None:
+    if exc is not None or app.builder.format != "html":
+        return
+    for page in Path(app.outdir).rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        new = FONTAWESOME_JS.sub("", text)
+        if new != text:
+            page.write_text(new, encoding="utf-8")
+
+
+def add_static(app: Sphinx) -> None:
+    app.config.html_static_path = [*app.config.html_static_path, str(STATIC)]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
-    app.connect("html-page-context", drop_thebe, priority=900)
+    app.connect("builder-inited", add_static)
+    app.add_css_file("kdeloss.css")
+    app.connect("html-page-context", drop_unused_assets, priority=900)
+    # before sphinx-book-theme builds its download menu (priority 500)
+    app.connect("html-page-context", offer_notebook, priority=400)
     app.connect("html-page-context", fix_biblio_roles, priority=900)
+    app.connect("build-finished", drop_fontawesome_js)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -1,3 +1,439 @@
-"""Placeholder; filled in by its chapter."""
+r"""The one-hot demo: a smooth kernel hardens into the box, and the gradient into ``S - e_y``.
 
-__all__: list[str] = []
+The kernel family is the generalized normal (exponential power) density of width ``h``,
+
+.. math::
+
+    K_p(d) = \frac{p}{h\,\Gamma(1/p)} \exp\!\left(-\left|\frac{2d}{h}\right|^p\right),
+
+which is the Laplace kernel (scale ``h/2``) at ``p = 1``, a Gaussian at ``p = 2``, and tends
+to the box kernel ``1/h`` on ``|d| <= h/2`` as ``p -> inf`` (:class:`GeneralizedNormal`).
+Points sit on a grid of spacing ``h``, so the box covers exactly one of them (two where the
+bin is halfway between neighbours), and the per-bin gradient ``S - r(t)`` tends to the
+softmax cross-entropy gradient ``S - e_y``.
+
+Examples
+--------
+>>> f = onehot_frame(hardness=np.inf, position=2.2, seed=0)
+>>> f.covering
+(2,)
+>>> bool(np.allclose(f.grad, f.weights - np.eye(f.x.size)[2]))
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+from IPython.display import HTML
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure, FigureBase
+from scipy.special import gammaln
+
+from .._validate import as_bandwidth, as_scalar
+from ..kernels import Kernel
+from ..loss import bin_grad, softmax
+from ..plots import OKABE_ITO
+from .player import FIGSIZE, DemoWidget, demo_axes, player
+
+__all__ = [
+    "GeneralizedNormal",
+    "OneHotFrame",
+    "draw_onehot",
+    "onehot_frame",
+    "onehot_hardness_sweep",
+    "onehot_player",
+    "onehot_widget",
+]
+
+#: Figure size of the one-hot demo (two stacked panels).
+ONEHOT_FIGSIZE: tuple[float, float] = (FIGSIZE[0], 4.0)
+
+
+class GeneralizedNormal(Kernel):
+    r"""Generalized normal kernel of width ``h`` and shape ``p``; the box kernel at ``p = inf``.
+
+    ``K_p(d) = p / (h Gamma(1/p)) * exp(-|2 d / h|**p)``: Laplace (scale ``h/2``) at
+    ``p = 1``, Gaussian (standard deviation ``h / (2 sqrt 2)``) at ``p = 2``, and ``1/h`` on
+    ``|d| <= h/2`` (0 elsewhere) at ``p = inf``, the ``"box"`` kernel of bandwidth ``h``.
+
+    Parameters
+    ----------
+    bandwidth : float
+        Width ``h > 0`` of the limiting box.
+    shape : float
+        Exponent ``p >= 1``; ``np.inf`` gives the box exactly.
+
+    Examples
+    --------
+    >>> k = GeneralizedNormal(bandwidth=1.0, shape=1.0)
+    >>> bool(np.isclose(k.pdf(np.array([0.3]))[0], np.exp(-0.6)))   # Laplace, scale 1/2
+    True
+    >>> GeneralizedNormal(1.0, np.inf).pdf(np.array([0.0, 0.5, 0.6]))
+    array([1., 1., 0.])
+    """
+
+    name = "gennorm"
+
+    def __init__(self, bandwidth: float = 1.0, shape: float = 2.0) -> None:
+        super().__init__(bandwidth)
+        p = float(shape)
+        if not p >= 1.0:
+            raise ValueError(f"shape: expected a number >= 1 (or inf), got {shape!r}")
+        self.shape = p
+
+    def __repr__(self) -> str:
+        return f"GeneralizedNormal(bandwidth={self.bandwidth!r}, shape={self.shape!r})"
+
+    def logpdf(self, d: np.ndarray) -> np.ndarray:
+        h, p = self.bandwidth, self.shape
+        u = np.abs(2.0 * np.asarray(d, dtype=float) / h)
+        if math.isinf(p):
+            return np.where(u <= 1.0, -math.log(h), -np.inf)
+        with np.errstate(over="ignore"):
+            power = u**p
+        return math.log(p) - math.log(h) - float(gammaln(1.0 / p)) - power
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=float)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True)
+class OneHotFrame:
+    """Everything one picture of the one-hot demo draws (arrays are read-only)."""
+
+    hardness: float
+    """Shape exponent ``p`` of the kernel (``inf``: the box)."""
+    position: float
+    """The bin ``t``."""
+    seed: int
+    """Seed of the logits."""
+    bandwidth: float
+    """Kernel width ``h`` (the point spacing)."""
+    x: np.ndarray
+    """Point positions ``x_j = j h``."""
+    z: np.ndarray
+    """Logits."""
+    weights: np.ndarray
+    """Softmax weights ``S = softmax(z)``."""
+    kernel_at_points: np.ndarray
+    """``K_p(t - x_j) / K_p(0)``: how much of each point the kernel at the bin sees."""
+    curve_x: np.ndarray
+    """Positions where the kernel centred on the bin is drawn."""
+    curve_k: np.ndarray
+    """``K_p(t - u) / K_p(0)`` at ``curve_x``."""
+    grad: np.ndarray
+    """The per-bin gradient ``S - r(t)`` (:func:`kdeloss.bin_grad`) with the kernel ``K_p``."""
+    limit: np.ndarray
+    """The box-kernel gradient at the same bin, ``S - e_y`` (or its set version)."""
+    covering: tuple[int, ...]
+    """Indices of the points the box covers at the bin (usually one: ``y``)."""
+    gap: float
+    """``max_i |grad_i - limit_i|``."""
+
+
+def onehot_frame(
+    *,
+    hardness: float = 2.0,
+    position: float = 2.2,
+    seed: int = 0,
+    n: int = 6,
+    spacing: float = 1.0,
+    scale: float = 1.0,
+    num: int = 401,
+) -> OneHotFrame:
+    """Compute one picture of the one-hot demo (pure: no drawing).
+
+    Parameters
+    ----------
+    hardness : float
+        Shape exponent ``p >= 1`` of :class:`GeneralizedNormal` (``np.inf``: the box).
+    position : float
+        The bin ``t``; keep it within half a spacing of the points, where the box covers one.
+    seed : int
+        Seed of the logits ``z ~ Normal(0, scale**2)``.
+    n : int
+        Number of points, at ``x_j = j * spacing``.
+    spacing : float
+        Point spacing, also the kernel width ``h``.
+    scale : float
+        Standard deviation of the logits.
+    num : int
+        Number of positions at which the kernel curve is drawn.
+
+    Returns
+    -------
+    OneHotFrame
+
+    Examples
+    --------
+    >>> f = onehot_frame(hardness=1.0, position=2.2)
+    >>> f.covering, round(f.gap, 3)
+    ((2,), 0.21)
+    >>> onehot_frame(hardness=128.0, position=2.2).gap < 1e-12
+    True
+    """
+    h = as_bandwidth(spacing)
+    t = as_scalar("position", position)
+    if not (isinstance(n, int | np.integer) and n >= 2):
+        raise ValueError(f"n: expected an integer >= 2, got {n!r}")
+    x = h * np.arange(n, dtype=float)
+    if not (x[0] - 0.5 * h <= t <= x[-1] + 0.5 * h):
+        raise ValueError(
+            f"position: expected a bin within half a spacing of the points, in "
+            f"[{x[0] - 0.5 * h:g}, {x[-1] + 0.5 * h:g}], got {t:g}"
+        )
+    z = np.random.default_rng(int(seed)).normal(scale=scale, size=n)
+    kern = GeneralizedNormal(h, hardness)
+    log0 = float(kern.logpdf(np.zeros(1))[0])
+    grad = bin_grad(z, x, t, kernel=kern)
+    limit = bin_grad(z, x, t, kernel="box", bandwidth=h)
+    covered = np.flatnonzero(np.abs(t - x) <= 0.5 * h)
+    curve_x = np.linspace(x[0] - h, x[-1] + h, num)
+    return OneHotFrame(
+        hardness=float(kern.shape),
+        position=t,
+        seed=int(seed),
+        bandwidth=h,
+        x=_frozen(x),
+        z=_frozen(z),
+        weights=_frozen(softmax(z)),
+        kernel_at_points=_frozen(np.exp(kern.logpdf(t - x) - log0)),
+        curve_x=_frozen(curve_x),
+        curve_k=_frozen(np.exp(kern.logpdf(t - curve_x) - log0)),
+        grad=_frozen(grad),
+        limit=_frozen(limit),
+        covering=tuple(int(i) for i in covered),
+        gap=float(np.max(np.abs(grad - limit))),
+    )
+
+
+def _p_label(p: float) -> str:
+    if math.isinf(p):
+        return r"\infty"
+    return f"{p:.3g}"
+
+
+def draw_onehot(target: FigureBase | Sequence[Axes], frame: OneHotFrame) -> list[Axes]:
+    """Draw a :class:`OneHotFrame`: the kernel at the bin (top) and the gradient bars (bottom).
+
+    Top: the kernel ``K_p`` centred on the bin ``t``, scaled to 1 at its centre, the points
+    (marker area proportional to ``S_j``, the covering point starred) and a stem to the
+    kernel's value at each point. Bottom, under each point: the gradient bar ``S_i - r_i(t)``,
+    the limit ``S - e_y`` (black tick) and the weight ``S_i`` (orange diamond).
+
+    Parameters
+    ----------
+    target : Figure, SubFigure or two Axes
+        A figure or subfigure (cleared, given two stacked panels) or ``(top, bottom)`` axes.
+    frame : OneHotFrame
+
+    Returns
+    -------
+    list of Axes
+        ``[top, bottom]``. The bars are ``bottom.containers[0]``, in point order.
+
+    Examples
+    --------
+    >>> from kdeloss.demos import demo_figure
+    >>> f = onehot_frame(hardness=4.0)
+    >>> top, bottom = draw_onehot(demo_figure(), f)
+    >>> heights = [b.get_height() for b in bottom.containers[0]]
+    >>> bool(np.allclose(heights, f.grad))
+    True
+    """
+    top, bottom = demo_axes(
+        target, 2, nrows=2, sharex=True, gridspec_kw={"height_ratios": [1.0, 1.35]}
+    )
+    c = OKABE_ITO
+    x, t, h = frame.x, frame.position, frame.bandwidth
+    p = _p_label(frame.hardness)
+    cov = list(frame.covering)
+
+    # Top: the kernel centred on the bin, and the points it sees.
+    top.fill_between(frame.curve_x, frame.curve_k, color=c["sky_blue"], alpha=0.35, lw=0)
+    top.plot(frame.curve_x, frame.curve_k, color=c["blue"], lw=1.5, label=rf"$K_p(t-x)$, $p={p}$")
+    top.vlines(x, 0.0, frame.kernel_at_points, color=c["blue"], lw=1.0, linestyles=":")
+    top.axvline(t, color=c["black"], lw=1.0, ls="--", label=f"bin $t={t:.2f}$")
+    top.scatter(
+        x,
+        np.zeros_like(x),
+        s=260.0 * frame.weights,
+        color=c["vermillion"],
+        edgecolor=c["black"],
+        zorder=3,
+        clip_on=False,
+        label=r"points $x_j$ (area $\propto S_j$)",
+    )
+    top.scatter(
+        x[cov],
+        np.full(len(cov), 1.12),
+        marker="*",
+        s=90.0,
+        color=c["reddish_purple"],
+        edgecolor=c["black"],
+        lw=0.5,
+        zorder=4,
+        clip_on=False,
+        label="covered by the box" if len(cov) > 1 else "covering point $y$",
+    )
+    top.set_ylim(0.0, 1.9)
+    top.set_yticks([0.0, 0.5, 1.0])
+    top.set_ylabel(r"$K_p(t-x)/K_p(0)$")
+    top.set_title(rf"kernel shape $p={p}$  (1: Laplace, 2: Gaussian, $\infty$: box)")
+    top.legend(loc="upper center", frameon=False, ncols=2, handlelength=1.5, columnspacing=1.0)
+
+    # Bottom: the gradient bars under their points.
+    bottom.bar(x, frame.grad, width=0.55 * h, color=c["blue"], label=r"$\partial l/\partial z_i$")
+    bottom.hlines(
+        frame.limit,
+        x - 0.36 * h,
+        x + 0.36 * h,
+        color=c["black"],
+        lw=2.0,
+        label=r"$S-e_y$ (box)" if len(cov) == 1 else r"box limit (set $P$)",
+    )
+    bottom.scatter(
+        x, frame.weights, marker="D", s=18.0, color=c["orange"], zorder=3, label=r"weight $S_i$"
+    )
+    bottom.axhline(0.0, color=c["black"], lw=0.6)
+    bottom.axvline(t, color=c["black"], lw=1.0, ls="--")
+    bottom.set_ylim(-1.05, max(0.75, 1.1 * float(frame.weights.max()) + 0.05))
+    bottom.set_xlim(x[0] - 0.6 * h, x[-1] + 0.6 * h)
+    bottom.set_xticks(x, [f"$x_{{{j + 1}}}$" for j in range(x.size)])
+    bottom.set_xlabel("point (position)")
+    bottom.set_ylabel("per-bin gradient")
+    bottom.set_title(
+        rf"$\max_i\,|\partial l/\partial z_i - (S-e_y)_i| = {frame.gap:.1e}$"
+        if len(cov) == 1
+        else rf"$\max_i\,|\partial l/\partial z_i - (\mathrm{{box\ limit}})_i| = {frame.gap:.1e}$"
+    )
+    bottom.legend(loc="lower right", frameon=False, ncols=3, handlelength=1.5, columnspacing=1.0)
+    return [top, bottom]
+
+
+def _draw_params(fig: Figure, params: dict[str, Any]) -> None:
+    draw_onehot(fig, onehot_frame(**params))
+
+
+def onehot_widget(**defaults: Any) -> DemoWidget:
+    """The live one-hot demo: sliders for the kernel's hardness, the bin and the logits' seed.
+
+    Parameters
+    ----------
+    **defaults
+        Initial ``hardness`` (1 to 128), ``position`` and ``seed`` (0 to 20); any other
+        :func:`onehot_frame` argument (``n``, ``spacing``, ``scale``) is held fixed.
+
+    Returns
+    -------
+    DemoWidget
+        With ``controls`` ``{"hardness", "position", "seed"}`` and a ``redraws`` counter.
+
+    Examples
+    --------
+    >>> w = onehot_widget(position=3.0)
+    >>> sorted(w.controls), w.redraws
+    (['hardness', 'position', 'seed'], 1)
+    >>> w.controls["hardness"].value = 64.0
+    >>> w.redraws
+    2
+    """
+    fixed = {k: v for k, v in defaults.items() if k not in {"hardness", "position", "seed"}}
+    n = int(fixed.get("n", 6))
+    h = float(fixed.get("spacing", 1.0))
+    style = {"description_width": "9em"}
+    layout = widgets.Layout(width="30em")
+    controls = {
+        "hardness": widgets.FloatLogSlider(
+            value=float(defaults.get("hardness", 2.0)),
+            base=2.0,
+            min=0.0,
+            max=7.0,
+            step=0.05,
+            description="hardness p",
+            readout_format=".3g",
+            style=style,
+            layout=layout,
+        ),
+        "position": widgets.FloatSlider(
+            value=float(defaults.get("position", 2.2)),
+            min=-0.45 * h,
+            max=(n - 1 + 0.45) * h,
+            step=0.05 * h,
+            description="bin position t",
+            readout_format=".2f",
+            style=style,
+            layout=layout,
+        ),
+        "seed": widgets.IntSlider(
+            value=int(defaults.get("seed", 0)),
+            min=0,
+            max=20,
+            description="logits seed",
+            style=style,
+            layout=layout,
+        ),
+    }
+
+    def draw(fig: Figure, params: dict[str, Any]) -> None:
+        _draw_params(fig, {**fixed, **params})
+
+    return DemoWidget(
+        controls,
+        draw,
+        figsize=ONEHOT_FIGSIZE,
+        alt="kernel at the bin and per-bin gradient bars",
+    )
+
+
+def onehot_hardness_sweep(frames: int = 30, top: float = 128.0) -> np.ndarray:
+    """The player's hardness values: ``frames - 1`` steps from 1 to ``top``, then the box.
+
+    >>> onehot_hardness_sweep(5, 8.0)
+    array([ 1.,  2.,  4.,  8., inf])
+    """
+    return np.append(np.geomspace(1.0, top, frames - 1), np.inf)
+
+
+def onehot_player(*, values: Sequence[float] | None = None, **params: Any) -> HTML:
+    """Kernel-free player: sweeps the kernel's hardness from Laplace (``p = 1``) to the box.
+
+    Parameters
+    ----------
+    values : sequence of float, optional
+        Hardness values, one frame each; by default :func:`onehot_hardness_sweep`.
+    **params
+        Other :func:`onehot_frame` arguments, held fixed (``position``, ``seed``, ...).
+
+    Returns
+    -------
+    IPython.display.HTML
+        The player; it loads nothing from the web.
+
+    Examples
+    --------
+    >>> p = onehot_player(values=[1.0, np.inf], position=3.2)
+    >>> p.data.count("data:image/png;base64")
+    2
+    """
+    hs = onehot_hardness_sweep() if values is None else list(values)
+    params.pop("hardness", None)
+
+    def draw(fig: Figure, p: float) -> None:
+        _draw_params(fig, {**params, "hardness": p})
+
+    return player(
+        draw,
+        hs,
+        figsize=ONEHOT_FIGSIZE,
+        alt="Animation: as the kernel hardens into the box, the gradient bars converge to S - e_y",
+    )

@@ -1,3 +1,649 @@
-"""Placeholder; filled in by its chapter."""
+r"""The shift demo: every point glides toward the target centre at one speed.
 
-__all__: list[str] = []
+One parameter, the distance ``delta`` every point has moved toward the centre ``c`` of the
+target ``[a, b]`` (:func:`kdeloss.shift.shift_toward`). Each picture shows the points on the
+line with the target interval, the per-bin gradient at the centre bin, the whole-interval
+gradient (the unbinned loss, :func:`kdeloss.shift.interval_loss_and_grad`) and the losses
+against ``delta``. With the Laplace kernel the interval bars hold still until the first
+point reaches ``[a, b]`` and the centre bars until the first point reaches ``c``
+(the theorems ``thm-laplace-shift-bin`` and ``thm-laplace-shift-interval`` of the book); with
+the Gaussian or von Mises kernel they move from the start.
+
+Examples
+--------
+>>> f = shift_frame(delta=0.5)
+>>> f.interval_held, f.bin_held
+(True, True)
+>>> bool(f.interval_change < 1e-12 and f.bin_change < 1e-12)
+True
+>>> g = shift_frame(delta=0.5, kernel="gaussian")
+>>> bool(g.interval_change > 1e-3)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+from IPython.display import HTML
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .._validate import as_bandwidth, as_interval, as_points, as_scalar
+from ..kernels import get_kernel
+from ..loss import log_density, responsibilities, softmax
+from ..plots import OKABE_ITO
+from ..shift import (
+    bin_arrival,
+    gradient_change_curve,
+    interval_arrival,
+    shift_toward,
+)
+from .player import DemoWidget, demo_axes, player
+
+__all__ = [
+    "SHIFT_DEFAULTS",
+    "SHIFT_FIGSIZE",
+    "SHIFT_KERNELS",
+    "ShiftFrame",
+    "draw_shift",
+    "plot_change_curves",
+    "plot_shift_picture",
+    "shift_deltas",
+    "shift_frame",
+    "shift_player",
+    "shift_widget",
+]
+
+#: Figure size of the shift demo: the line on top, three panels below.
+SHIFT_FIGSIZE: tuple[float, float] = (6.4, 4.4)
+
+#: The kernels the demo offers, label -> name.
+SHIFT_KERNELS: dict[str, str] = {
+    "Laplace": "laplace",
+    "Gaussian": "gaussian",
+    "von Mises": "vonmises",
+}
+
+#: The default configuration: five points around the target [-0.4, 0.4], all inside
+#: (-pi, pi) so that the von Mises kernel (on the circle) sees the same picture.
+SHIFT_DEFAULTS: dict[str, Any] = {
+    "z": (0.6, -0.2, 0.1, 0.9, -0.4),
+    "x": (-2.8, -1.7, 1.1, 2.0, 2.9),
+    "a": -0.4,
+    "b": 0.4,
+    "bandwidth": 0.7,
+    "delta_max": 1.6,
+}
+
+_CURVE_POINTS = 81
+
+
+def _frozen(a: object) -> np.ndarray:
+    arr = np.array(a, dtype=float)
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True)
+class ShiftFrame:
+    """Everything one picture of the shift demo draws (arrays are read-only)."""
+
+    delta: float
+    """How far every point has moved toward the centre."""
+    kernel: str
+    """Kernel name: ``"laplace"``, ``"gaussian"`` or ``"vonmises"``."""
+    bandwidth: float
+    a: float
+    b: float
+    centre: float
+    """``c = (a + b) / 2``, the bin of the per-bin gradient and the points' goal."""
+    z: np.ndarray
+    weights: np.ndarray
+    """``S = softmax(z)``."""
+    x0: np.ndarray
+    """Starting positions."""
+    x: np.ndarray
+    """Positions after the move."""
+    grid: np.ndarray
+    """Where the density ``q`` is drawn."""
+    density: np.ndarray
+    """``q`` on ``grid`` for the moved points."""
+    bin_grad: np.ndarray
+    """``dl/dz`` at the centre bin, now."""
+    bin_grad0: np.ndarray
+    """... and at ``delta = 0``."""
+    interval_grad: np.ndarray
+    """``dL/dz`` of the unbinned loss over ``[a, b]``, now."""
+    interval_grad0: np.ndarray
+    """... and at ``delta = 0``."""
+    bin_change: float
+    """``max_i |dl/dz_i - dl/dz_i(0)|`` at the centre."""
+    interval_change: float
+    """``max_i |dL/dz_i - dL/dz_i(0)|``."""
+    bin_loss: float
+    """``-log q(c)`` now."""
+    interval_loss: float
+    """``L`` now."""
+    curve_deltas: np.ndarray
+    """``delta`` from 0 to ``delta_max``, for the loss panel."""
+    curve_bin_loss: np.ndarray
+    curve_interval_loss: np.ndarray
+    grad_limit: float
+    """Symmetric y-limit of the gradient bars, the same for every ``delta``."""
+    bin_arrival: float
+    """``delta`` at which the first point reaches the centre."""
+    interval_arrival: float
+    """``delta`` at which the first point reaches ``[a, b]``."""
+    bin_held: bool
+    """``delta <= bin_arrival``: the per-bin theorem covers this move (Laplace)."""
+    interval_held: bool
+    """``delta <= interval_arrival``: the whole-interval theorem covers it (Laplace)."""
+    message: str
+    """One line saying what the theorem predicts at this ``delta``."""
+
+
+@lru_cache(maxsize=32)
+def _curve(
+    kernel: str,
+    bandwidth: float,
+    z: tuple[float, ...],
+    x: tuple[float, ...],
+    a: float,
+    b: float,
+    delta_max: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    deltas = np.linspace(0.0, delta_max, _CURVE_POINTS)
+    cur = gradient_change_curve(
+        np.array(z), np.array(x), a, b, deltas, kernel=kernel, bandwidth=bandwidth
+    )
+    lim = 1.15 * max(float(np.abs(cur.bin_grads).max()), float(np.abs(cur.interval_grads).max()))
+    return deltas, cur.bin_losses, cur.interval_losses, lim
+
+
+def _message(kernel: str, delta: float, d_int: float, d_bin: float) -> str:
+    if kernel != "laplace":
+        return "not Laplace: no shift theorem, the bars move from the start"
+    if delta <= d_int:
+        return f"all bars hold still until a point reaches [a, b] at δ = {d_int:.2f}"
+    if delta <= d_bin:
+        return f"a point entered [a, b] at δ = {d_int:.2f}: the interval bars move"
+    return f"a point passed the centre at δ = {d_bin:.2f}: every bar moves"
+
+
+def shift_frame(
+    delta: float = 0.0,
+    *,
+    kernel: str = "laplace",
+    bandwidth: float = SHIFT_DEFAULTS["bandwidth"],
+    z: Sequence[float] = SHIFT_DEFAULTS["z"],
+    x: Sequence[float] = SHIFT_DEFAULTS["x"],
+    a: float = SHIFT_DEFAULTS["a"],
+    b: float = SHIFT_DEFAULTS["b"],
+    delta_max: float = SHIFT_DEFAULTS["delta_max"],
+) -> ShiftFrame:
+    """One picture of the shift demo, as data: pure, no drawing.
+
+    Parameters
+    ----------
+    delta : float
+        How far every point has moved toward the centre ``(a + b) / 2``, ``>= 0``.
+    kernel : {"laplace", "gaussian", "vonmises"}
+        The kernel (von Mises reads the positions as angles).
+    bandwidth : float
+        ``h > 0``.
+    z, x : sequence of float
+        Logits and starting positions; no point may start inside ``(a, b)``.
+    a, b : float
+        The target interval.
+    delta_max : float
+        The end of the loss panel's ``delta`` axis.
+
+    Returns
+    -------
+    ShiftFrame
+
+    Examples
+    --------
+    >>> f = shift_frame(1.0)
+    >>> f.interval_held, f.bin_held, f.interval_arrival, f.bin_arrival
+    (False, True, 0.7, 1.1)
+    >>> bool(f.bin_change < 1e-12 < f.interval_change)
+    True
+    """
+    if kernel not in SHIFT_KERNELS.values():
+        names = ", ".join(repr(v) for v in SHIFT_KERNELS.values())
+        raise ValueError(f"kernel: expected one of {names}, got {kernel!r}")
+    d = as_scalar("delta", delta)
+    if d < 0:
+        raise ValueError(f"delta: must be >= 0, got {d}")
+    h = as_bandwidth(bandwidth)
+    zz, x0 = as_points(z, x)
+    lo, hi = as_interval(a, b)
+    dmax = as_scalar("delta_max", delta_max)
+    if np.any((x0 > lo) & (x0 < hi)):
+        raise ValueError("x: the demo needs every point to start outside (a, b)")
+    c = 0.5 * (lo + hi)
+    circ = kernel == "vonmises"
+    xt = shift_toward(x0, c, d, circular=circ)
+    cur = gradient_change_curve(zz, x0, lo, hi, [0.0, d], kernel=kernel, bandwidth=h)
+    deltas, bl, il, lim = _curve(kernel, h, tuple(zz), tuple(x0), lo, hi, dmax)
+    # The arrivals are events on the line: when the first point reaches [a, b] or c.
+    d_int = round(interval_arrival(x0, lo, hi), 12)
+    d_bin = round(bin_arrival(x0, c), 12)
+    span = max(hi, float(x0.max())) - min(lo, float(x0.min()))
+    grid = np.linspace(
+        min(lo, float(x0.min())) - 0.1 * span, max(hi, float(x0.max())) + 0.1 * span, 241
+    )
+    dens = np.exp(log_density(zz, xt, grid, kernel=kernel, bandwidth=h))
+    return ShiftFrame(
+        delta=d,
+        kernel=kernel,
+        bandwidth=h,
+        a=lo,
+        b=hi,
+        centre=c,
+        z=_frozen(zz),
+        weights=_frozen(softmax(zz)),
+        x0=_frozen(x0),
+        x=_frozen(xt),
+        grid=_frozen(grid),
+        density=_frozen(dens),
+        bin_grad=_frozen(cur.bin_grads[1]),
+        bin_grad0=_frozen(cur.bin_grads[0]),
+        interval_grad=_frozen(cur.interval_grads[1]),
+        interval_grad0=_frozen(cur.interval_grads[0]),
+        bin_change=float(cur.bin_change[1]),
+        interval_change=float(cur.interval_change[1]),
+        bin_loss=float(cur.bin_losses[1]),
+        interval_loss=float(cur.interval_losses[1]),
+        curve_deltas=_frozen(deltas),
+        curve_bin_loss=_frozen(bl),
+        curve_interval_loss=_frozen(il),
+        grad_limit=lim,
+        bin_arrival=d_bin,
+        interval_arrival=d_int,
+        bin_held=bool(d <= d_bin),
+        interval_held=bool(d <= d_int),
+        message=_message(kernel, d, d_int, d_bin),
+    )
+
+
+def _bars(ax: Axes, g: np.ndarray, g0: np.ndarray, color: str, lim: float) -> None:
+    idx = np.arange(1, g.size + 1)
+    ax.bar(idx, g, width=0.6, color=color, label="now")
+    ax.hlines(g0, idx - 0.38, idx + 0.38, color=OKABE_ITO["black"], lw=1.6, label=r"at $\delta=0$")
+    ax.axhline(0.0, color=OKABE_ITO["black"], lw=0.6)
+    ax.set_xticks(idx, [f"{i}" for i in idx])
+    ax.set_xlabel("point $i$")
+    ax.set_ylim(-lim, lim)
+
+
+def draw_shift(target: Figure | Sequence[Axes], frame: ShiftFrame) -> list[Axes]:
+    """Draw a :class:`ShiftFrame`: the line on top; centre bars, interval bars and losses below.
+
+    Parameters
+    ----------
+    target : Figure or four Axes
+        A figure (cleared, given the four panels) or ``(line, centre, interval, loss)`` axes.
+    frame : ShiftFrame
+
+    Returns
+    -------
+    list of Axes
+        ``[line, centre, interval, loss]``. The bars are ``containers[0]`` of the centre and
+        interval panels, in point order.
+
+    Examples
+    --------
+    >>> from kdeloss.demos import demo_figure
+    >>> f = shift_frame(0.3)
+    >>> axes = draw_shift(demo_figure(SHIFT_FIGSIZE), f)
+    >>> heights = [p.get_height() for p in axes[2].containers[0]]
+    >>> bool(np.allclose(heights, f.interval_grad))
+    True
+    """
+    if isinstance(target, Figure):
+        target.clear()
+        gs = target.add_gridspec(2, 3, height_ratios=[1.0, 1.15], hspace=0.62, wspace=0.42)
+        axes = [
+            target.add_subplot(gs[0, :]),
+            target.add_subplot(gs[1, 0]),
+            target.add_subplot(gs[1, 1]),
+            target.add_subplot(gs[1, 2]),
+        ]
+        target.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.11)
+    else:
+        axes = demo_axes(target, 4)
+    line, cen, itv, los = axes
+    c = OKABE_ITO
+    f = frame
+
+    # The line: target interval, density, points now (filled) and at the start (hollow).
+    line.axvspan(f.a, f.b, color=c["orange"], alpha=0.25, lw=0, label="target $[a,b]$")
+    line.axvline(f.centre, color=c["black"], ls="--", lw=0.8, label="centre $c$")
+    line.plot(f.grid, f.density, color=c["blue"], lw=1.5, label=r"model $q(x)$")
+    top = 1.6 * float(f.density.max())
+    line.scatter(
+        f.x0,
+        np.full(f.x0.size, 0.0),
+        s=200 * f.weights,
+        facecolor="none",
+        edgecolor=c["black"],
+        lw=0.6,
+        zorder=3,
+        clip_on=False,
+        label="start",
+    )
+    line.scatter(
+        f.x,
+        np.full(f.x.size, 0.0),
+        s=200 * f.weights,
+        color=c["vermillion"],
+        edgecolor=c["black"],
+        lw=0.6,
+        zorder=4,
+        clip_on=False,
+        label=r"points (area $\propto S_j$)",
+    )
+    for j, (xs, xn) in enumerate(zip(f.x0, f.x, strict=True)):
+        line.annotate(
+            "",
+            xy=(xn, 0.06 * top),
+            xytext=(xs, 0.06 * top),
+            arrowprops={"arrowstyle": "->", "color": c["black"], "lw": 0.6},
+        )
+        line.text(xn, 0.13 * top, f"{j + 1}", ha="center", fontsize="x-small")
+    line.set_xlim(f.grid[0], f.grid[-1])
+    line.set_ylim(0.0, top)
+    unit = " (angle, radians)" if f.kernel == "vonmises" else ""
+    line.set_xlabel(f"position $x${unit}")
+    line.set_ylabel("density")
+    name = {v: k for k, v in SHIFT_KERNELS.items()}[f.kernel]
+    line.set_title(
+        rf"{name} kernel, $h={f.bandwidth:g}$, moved $\delta={f.delta:.3f}$"
+        f"\n{f.message}"
+    )
+    line.legend(
+        loc="upper center", ncols=5, frameon=False, fontsize="x-small", bbox_to_anchor=(0.5, 1.0)
+    )
+
+    # The bars.
+    held = f.kernel == "laplace"
+    _bars(cen, f.bin_grad, f.bin_grad0, c["blue"], f.grad_limit)
+    state = "held" if held and f.bin_held else "moving"
+    cen.set_title(f"centre bin $c$: {state}\n" + rf"change ${f.bin_change:.1e}$", fontsize="small")
+    cen.set_ylabel(r"$\partial l/\partial z_i$ at $c$")
+    cen.legend(loc="lower left", frameon=False, fontsize="xx-small")
+    _bars(itv, f.interval_grad, f.interval_grad0, c["bluish_green"], f.grad_limit)
+    state = "held" if held and f.interval_held else "moving"
+    itv.set_title(
+        f"whole $[a,b]$: {state}\n" + rf"change ${f.interval_change:.1e}$", fontsize="small"
+    )
+    itv.set_ylabel(r"$\partial L/\partial z_i$")
+
+    # The losses against delta, with the arrivals marked.
+    los.plot(f.curve_deltas, f.curve_interval_loss, color=c["bluish_green"], lw=1.5, label="$L$")
+    los.plot(
+        f.curve_deltas, f.curve_bin_loss, color=c["blue"], lw=1.5, ls="-.", label="$-\\log q(c)$"
+    )
+    los.plot([f.delta], [f.interval_loss], "o", color=c["bluish_green"], ms=4)
+    los.plot([f.delta], [f.bin_loss], "o", color=c["blue"], ms=4)
+    los.axvline(f.interval_arrival, color=c["orange"], ls=":", lw=1.2, label="reach $[a,b]$")
+    los.axvline(f.bin_arrival, color=c["vermillion"], ls=":", lw=1.2, label="reach $c$")
+    los.set_xlabel(r"moved $\delta$")
+    los.set_ylabel("loss")
+    los.set_title(f"losses: $L={f.interval_loss:.3f}$", fontsize="small")
+    los.legend(loc="upper right", frameon=False, fontsize="xx-small")
+    return axes
+
+
+def _draw_params(fig: Figure, params: dict[str, Any]) -> None:
+    draw_shift(fig, shift_frame(**params))
+
+
+def shift_widget(**defaults: Any) -> DemoWidget:
+    """The live shift demo: a slider for ``delta`` and a kernel selector.
+
+    Parameters
+    ----------
+    **defaults
+        Initial ``delta`` and ``kernel``; any other :func:`shift_frame` argument (``z``,
+        ``x``, ``a``, ``b``, ``bandwidth``, ``delta_max``) is held fixed.
+
+    Returns
+    -------
+    DemoWidget
+        With ``controls`` ``{"delta", "kernel"}`` and a ``redraws`` counter.
+
+    Examples
+    --------
+    >>> w = shift_widget(delta=0.2)
+    >>> sorted(w.controls), w.redraws
+    (['delta', 'kernel'], 1)
+    >>> w.controls["kernel"].value = "gaussian"
+    >>> w.redraws
+    2
+    """
+    fixed = {k: v for k, v in defaults.items() if k not in {"delta", "kernel"}}
+    dmax = float(fixed.get("delta_max", SHIFT_DEFAULTS["delta_max"]))
+    style = {"description_width": "9em"}
+    layout = widgets.Layout(width="30em")
+    controls = {
+        "delta": widgets.FloatSlider(
+            value=float(defaults.get("delta", 0.0)),
+            min=0.0,
+            max=dmax,
+            step=dmax / 160,
+            description="moved δ",
+            readout_format=".3f",
+            continuous_update=False,
+            style=style,
+            layout=layout,
+        ),
+        "kernel": widgets.Dropdown(
+            options=list(SHIFT_KERNELS.items()),
+            value=str(defaults.get("kernel", "laplace")),
+            description="kernel",
+            style=style,
+            layout=layout,
+        ),
+    }
+
+    def draw(fig: Figure, params: dict[str, Any]) -> None:
+        _draw_params(fig, {**fixed, **params})
+
+    return DemoWidget(
+        controls,
+        draw,
+        figsize=SHIFT_FIGSIZE,
+        alt="points moving toward the target, gradient bars and losses",
+    )
+
+
+def shift_deltas(frames: int = 28, **params: Any) -> np.ndarray:
+    """The player's ``delta`` values: an even sweep plus the two arrival moments, sorted.
+
+    Parameters
+    ----------
+    frames : int
+        About how many frames (the two arrivals are added to ``frames - 2`` even steps).
+    **params
+        :func:`shift_frame` arguments (``x``, ``a``, ``b``, ``delta_max``).
+
+    Examples
+    --------
+    >>> shift_deltas(7)
+    array([0. , 0.4, 0.7, 0.8, 1.1, 1.2, 1.6])
+    """
+    x = np.asarray(params.get("x", SHIFT_DEFAULTS["x"]), dtype=float)
+    a = float(params.get("a", SHIFT_DEFAULTS["a"]))
+    b = float(params.get("b", SHIFT_DEFAULTS["b"]))
+    dmax = float(params.get("delta_max", SHIFT_DEFAULTS["delta_max"]))
+    even = np.linspace(0.0, dmax, max(frames - 2, 2))
+    marks = [round(interval_arrival(x, a, b), 12), round(bin_arrival(x, 0.5 * (a + b)), 12)]
+    return np.unique(np.round(np.concatenate([even, marks]), 12))
+
+
+def shift_player(*, values: Sequence[float] | None = None, **params: Any) -> HTML:
+    """Kernel-free player: every point moves toward the centre, ``delta`` from 0 up.
+
+    Parameters
+    ----------
+    values : sequence of float, optional
+        ``delta`` values, one frame each; by default :func:`shift_deltas`.
+    **params
+        Other :func:`shift_frame` arguments, held fixed (``kernel``, ``bandwidth``, ...).
+
+    Returns
+    -------
+    IPython.display.HTML
+        The player; it loads nothing from the web.
+
+    Examples
+    --------
+    >>> p = shift_player(values=[0.0, 1.0], kernel="gaussian")
+    >>> p.data.count("data:image/png;base64")
+    2
+    """
+    params.pop("delta", None)
+    ds = shift_deltas(**params) if values is None else list(values)
+    kernel = params.get("kernel", "laplace")
+
+    def draw(fig: Figure, d: float) -> None:
+        _draw_params(fig, {**params, "delta": float(d)})
+
+    return player(
+        draw,
+        ds,
+        figsize=SHIFT_FIGSIZE,
+        alt=f"Animation ({kernel} kernel): every point moves toward the target centre; "
+        "gradient bars and losses against the distance moved",
+    )
+
+
+def plot_shift_picture(
+    fig: Figure,
+    delta: float,
+    *,
+    bandwidth: float = SHIFT_DEFAULTS["bandwidth"],
+    z: Sequence[float] = SHIFT_DEFAULTS["z"],
+    x: Sequence[float] = SHIFT_DEFAULTS["x"],
+    t: float = 0.0,
+) -> list[Axes]:
+    r"""The idea in a picture: every ``log K_j`` at the bin rises by ``delta/h``; ``r`` stays.
+
+    Left: ``log K(t - x_j)`` for each point before (hollow) and after (filled) every point
+    moved toward ``t`` by ``delta``, joined by arrows of equal length. Right: the
+    responsibilities ``r_j(t)`` before and after, which coincide.
+
+    Parameters
+    ----------
+    fig : Figure
+        Cleared and given two panels.
+    delta : float
+        The move, at most the nearest point's distance for the picture to be the theorem's.
+    bandwidth, z, x, t
+        The Laplace bandwidth, logits, starting positions and the bin.
+
+    Returns
+    -------
+    list of Axes
+        ``[log_kernels, responsibilities]``.
+
+    Examples
+    --------
+    >>> from kdeloss.demos import demo_figure
+    >>> left, right = plot_shift_picture(demo_figure(), 1.0)
+    >>> len(right.containers)
+    2
+    """
+    fig.clear()
+    left, right = fig.subplots(1, 2)
+    c = OKABE_ITO
+    zz, x0 = as_points(z, x)
+    h = as_bandwidth(bandwidth)
+    y = shift_toward(x0, t, delta)
+    k = get_kernel("laplace", h)
+    idx = np.arange(1, x0.size + 1)
+    lk0, lk1 = k.logpdf(t - x0), k.logpdf(t - y)
+    left.scatter(idx, lk0, facecolor="none", edgecolor=c["black"], s=40, label="before", zorder=3)
+    left.scatter(
+        idx, lk1, color=c["vermillion"], s=40, label=rf"after $\delta={delta:g}$", zorder=3
+    )
+    for i, (u, v) in enumerate(zip(lk0, lk1, strict=True)):
+        left.annotate(
+            "",
+            xy=(idx[i], v),
+            xytext=(idx[i], u),
+            arrowprops={"arrowstyle": "->", "color": c["blue"], "lw": 1.2},
+        )
+    left.set_xticks(idx, [f"{i}" for i in idx])
+    left.set_xlabel("point $j$")
+    left.set_ylabel(r"$\log K(t - x_j)$")
+    left.set_title(rf"each rises by $\delta/h = {delta / h:.3g}$")
+    left.legend(loc="lower left", frameon=False)
+    r0 = responsibilities(zz, x0, t, bandwidth=h)
+    r1 = responsibilities(zz, y, t, bandwidth=h)
+    right.bar(idx - 0.18, r0, width=0.36, color=c["sky_blue"], label="before")
+    right.bar(idx + 0.18, r1, width=0.36, color=c["blue"], label="after")
+    right.set_xticks(idx, [f"{i}" for i in idx])
+    right.set_xlabel("point $j$")
+    right.set_ylabel(r"responsibility $r_j(t)$")
+    right.set_title(rf"$\max_j|\Delta r_j| = {np.abs(r1 - r0).max():.1e}$")
+    right.legend(loc="upper right", frameon=False)
+    fig.tight_layout()
+    return [left, right]
+
+
+def plot_change_curves(
+    ax: Axes,
+    deltas: np.ndarray,
+    curves: dict[str, np.ndarray],
+    marks: dict[str, float] | None = None,
+    *,
+    title: str = "",
+) -> None:
+    r"""Plot gradient changes against ``delta``, with vertical lines at the marked arrivals.
+
+    Parameters
+    ----------
+    ax : Axes
+    deltas : array, shape (D,)
+    curves : dict of label -> array, shape (D,)
+        E.g. ``max_i |dL/dz_i(delta) - dL/dz_i(0)|`` for several settings; drawn in
+        Okabe-Ito colours with distinct line styles.
+    marks : dict of label -> float, optional
+        Arrival moments, drawn as dotted vertical lines.
+    title : str
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> plot_change_curves(ax, np.array([0.0, 1.0]), {"a": np.array([0.0, 0.1])}, {"m": 0.5})
+    >>> len(ax.lines)
+    2
+    >>> plt.close(fig)
+    """
+    colors = [OKABE_ITO[k] for k in ("blue", "bluish_green", "vermillion", "reddish_purple")]
+    styles = ["-", "--", "-.", ":"]
+    for i, (label, ys) in enumerate(curves.items()):
+        ax.plot(deltas, ys, color=colors[i % 4], ls=styles[i % 4], lw=1.8, label=label)
+    mark_colors = [OKABE_ITO["orange"], OKABE_ITO["black"], OKABE_ITO["sky_blue"]]
+    for i, (label, d) in enumerate((marks or {}).items()):
+        ax.axvline(d, color=mark_colors[i % 3], ls=":", lw=1.4, label=label)
+    ax.set_xlabel(r"distance moved $\delta$")
+    ax.set_ylabel(r"gradient change $\max_i|\Delta g_i|$")
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlim(float(deltas[0]), float(deltas[-1]))
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="upper left", frameon=False, fontsize="small")

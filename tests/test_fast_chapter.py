@@ -1,0 +1,139 @@
+"""The chapter "Computing it fast" and the benchmark behind it.
+
+The chapter reads its timings from the committed ``benchmarks/results/bench.json`` (it
+measures nothing itself), so these tests check that file: that it holds every number the
+chapter shows, and that the run it records meets the goals of the fast methods. They also
+run the benchmark script end to end on small sizes, and execute the chapter within its
+time budget.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import bench  # noqa: E402
+
+RESULTS = bench.load(ROOT / "benchmarks" / "results" / "bench.json")
+
+
+def test_results_describe_the_machine_and_the_problem():
+    m = RESULTS["machine"]
+    for key in ("cpu", "cores", "memory_bytes", "date", "load_average_start", "versions"):
+        assert m[key], key
+    assert {"numpy", "jax", "torch", "KDEpy"} <= set(m["versions"])
+    assert RESULTS["problem"]["bandwidth"] == bench.H
+    assert not RESULTS["skipped"], "the committed run must include every peer"
+
+
+@pytest.mark.parametrize(
+    ("ours", "peer", "kernel", "n"),
+    [
+        ("direct", "jax", "laplace", 4000),
+        ("direct", "jax", "gaussian", 4000),
+        ("direct", "torch", "laplace", 4000),
+        ("direct", "torch", "gaussian", 4000),
+        ("direct", "jax", "gaussian", 100),
+        ("direct", "fft", "gaussian", 100),
+        ("direct", "fft", "gaussian", 4000),
+        ("sorted", "jax", "laplace", 10_000),
+        ("sorted", "torch", "laplace", 10_000),
+    ],
+)
+def test_results_have_every_ratio_the_chapter_shows(ours, peer, kernel, n):
+    value = bench.ratio(RESULTS, ours, peer, kernel, n)
+    assert value is not None and value > 0
+
+
+def test_results_have_every_time_and_peak_the_chapter_shows():
+    for who, kernel in [
+        ("sorted", "laplace"),
+        ("fft", "laplace"),
+        ("fft", "gaussian"),
+        ("kdepy", "gaussian"),
+    ]:
+        assert bench.seconds(RESULTS, who, kernel, 10**6) is not None
+    assert bench.peak(RESULTS, "direct", 20_000) is not None
+    assert bench.peak(RESULTS, "direct", 20_000, "tracemalloc_peak") is not None
+    for who in ("jax", "torch"):
+        assert bench.peak(RESULTS, who, 10_000) is not None
+    assert any(e["who"] == "fft" for e in RESULTS["errors"])
+
+
+def test_recorded_run_meets_the_goals():
+    """Issue #7's goals, as recorded by the committed run."""
+    for kernel in ("laplace", "gaussian"):
+        assert bench.ratio(RESULTS, "direct", "jax", kernel, 4000) <= 1.0
+    assert bench.ratio(RESULTS, "sorted", "jax", "laplace", 10_000) <= 1 / 300
+    assert bench.seconds(RESULTS, "sorted", "laplace", 10**6) < 1.0
+    assert bench.peak(RESULTS, "direct", 20_000, "tracemalloc_peak") < 100 * 2**20
+    assert bench.peak(RESULTS, "direct", 20_000) < 100 * 2**20
+    for e in RESULTS["errors"]:
+        limit = 1e-6 if e["who"] == "fft" else 1e-10
+        assert max(e["loss"], e["grad"]) < limit, e
+
+
+def test_tables_and_figures_from_the_results(tmp_path):
+    text = bench.markdown(RESULTS)
+    assert "## Laplace kernel: ratios" in text and "## Peak memory of one call" in text
+    bench.figures(RESULTS, tmp_path)
+    assert (tmp_path / "times.png").stat().st_size > 10_000
+    assert (tmp_path / "ratios.png").stat().st_size > 10_000
+
+
+def test_bench_runs_end_to_end_without_peers(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench.py"),
+            "--quick",
+            "--peers",
+            "",
+            "--no-memory",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = json.loads((tmp_path / "bench.json").read_text())
+    assert {r["n"] for r in got["times"]} == set(bench.QUICK_SIZES)
+    assert {r["who"] for r in got["times"]} == {"direct", "sorted", "fft"}
+    assert all(math.isfinite(r["ratio"]) for r in got["pairs"])
+    assert (tmp_path / "bench.md").exists() and (tmp_path / "times.png").exists()
+
+
+def test_bench_reports_a_missing_peer(monkeypatch):
+    monkeypatch.setitem(bench.MODULE, "kdepy", "no_such_module_for_kdeloss")
+    assert "not installed" in bench.available("kdepy")
+    assert bench.available("direct") is None
+
+
+@pytest.mark.slow
+def test_chapter_executes_within_a_minute():
+    jupytext = pytest.importorskip("jupytext")
+    nbclient = pytest.importorskip("nbclient")
+    nb = jupytext.read(ROOT / "book" / "fast.md")
+    start = time.perf_counter()
+    nbclient.NotebookClient(
+        nb, timeout=120, resources={"metadata": {"path": str(ROOT / "book")}}
+    ).execute()
+    assert time.perf_counter() - start < 60
+    glued = {
+        out["metadata"]["scrapbook"]["name"]
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+        if "scrapbook" in out.get("metadata", {})
+    }
+    assert {"fast_sorted_worst", "fast_sj", "fast_sorted_1e6", "fast_dj_gau"} <= glued
