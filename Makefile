@@ -1,8 +1,11 @@
 # Build, test and browse the book. Everything runs inside .venv, which is made on first use.
 #
-#   make book       build the site into _build/html (strict: any warning fails)
-#   make test       ruff, the strict book build, then every pytest test
+#   make book       build the site into _build/html (strict: any warning fails), with
+#                   JupyterLite under _build/html/lite
+#   make test       ruff and actionlint, the strict book build, the link check, then every
+#                   pytest test (library, symbolic, notebooks, widgets, site in chromium)
 #   make lab        JupyterLab on book/, chapters open as notebooks
+#   make bench      speed and memory against JAX, PyTorch, SciPy, KDEpy (installs extras)
 #   make clean      remove _build and caches (keeps .venv)
 #   make distclean  clean, and remove .venv too
 
@@ -35,13 +38,18 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 # Silence ipykernel's debugger note about frozen modules on every kernel start.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test lab clean distclean venv lint cache-key lite-wheels
+.PHONY: book test lab clean distclean venv lint linkcheck cache-key lite-wheels
 
 book: venv cache-key lite-wheels
 	KDELOSS_LITE_WHEELS=$(abspath $(LITE_WHEELS)) tools/build-book . $(OUTDIR)
 
-test: venv lint book
+test: venv lint book linkcheck
 	pytest
+
+# Sphinx's linkcheck, notebooks not executed; external links are skipped offline
+# (KDELOSS_LINKCHECK_EXTERNAL=1 checks them too).
+linkcheck: venv
+	python tools/linkcheck.py
 
 lint: venv
 	ruff check .

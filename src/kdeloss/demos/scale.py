@@ -7,8 +7,8 @@ of them by the same ``c = exp(-D/h)``. By scale invariance the gradient is uncha
 ``q`` shrinks by ``c`` and the loss grows by ``-log c = D/h``. The naive formula, which
 divides densities, underflows to ``0/0 = NaN`` near ``D = 745 h``.
 
-:class:`kdeloss.ScaledKernel` multiplies any kernel by a constant ``c`` given as ``log c``, so ``c``
-may be far below the smallest float.
+:class:`kdeloss.ScaledKernel` multiplies any kernel by a constant ``c`` given as ``log c``,
+so ``c`` may be far below the smallest float.
 
 Examples
 --------
