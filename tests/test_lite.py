@@ -25,7 +25,6 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
-import http.server
 import importlib.metadata
 import json
 import os
@@ -33,9 +32,7 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import zipfile
-from collections.abc import Iterator
 from email.parser import Parser
 from html.parser import HTMLParser
 from pathlib import Path
@@ -249,79 +246,48 @@ def test_no_page_loads_another_host_or_the_runtime_by_itself() -> None:
     assert pages_with_button == {f"{d}.html" for d in NOTEBOOKS}
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def site_server() -> Iterator[str]:
-    """The built site, served on 127.0.0.1 (JupyterLite does not run from file://)."""
-    _require_site()
-    handler = functools.partial(_Quiet, directory=str(SITE))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
 @pytest.mark.browser
 @pytest.mark.slow
-def test_the_button_opens_the_chapter_in_jupyterlite(site_server: str) -> None:
+def test_the_button_opens_the_chapter_in_jupyterlite(site_url: str, browser) -> None:
     """In chromium, offline: the chapter page asks no other host for anything; the link opens
     the notebook in a new tab, with the setup cell and the chapter's cells; and the only other
     host the lite app then asks for is Pyodide's CDN (each such request is aborted here)."""
     _require_site()
-    chromium = os.environ.get("KDELOSS_CHROMIUM", "/usr/bin/chromium")
-    if not Path(chromium).exists():
-        msg = f"chromium ({chromium}) is needed: `apt-get install chromium`"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    from playwright.sync_api import sync_playwright
 
     docname = NOTEBOOKS[0]
     rel = _lite_paths()[docname]
     foreign: list[str] = []
 
     def route(r) -> None:
-        if r.request.url.startswith((site_server, "data:", "blob:")):
+        if r.request.url.startswith((site_url, "data:", "blob:")):
             r.continue_()
         else:
             foreign.append(r.request.url)
             r.abort()
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=chromium, args=["--no-sandbox", "--disable-gpu"], headless=True
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        context.route("**/*", route)
+        page = context.new_page()
+        page.goto(f"{site_url}{docname}.html", wait_until="networkidle")
+        assert foreign == [], f"{docname} asked other hosts before the click: {foreign}"
+        with context.expect_page() as opened:
+            page.click("a.kdeloss-lite-button")
+        lite = opened.value
+        lite.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        url = lite.url
+        assert url.startswith(f"{site_url}{ext.LITE_OUT}/{ext.APP}/")
+        assert parse_qs(urlparse(url).query)["path"] == [rel]
+        lite.wait_for_function(
+            "n => document.querySelectorAll('.jp-Notebook .jp-Cell').length >= n",
+            arg=len(jupytext.read(_source(docname)).cells) + 1,
+            timeout=60_000,
         )
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.route("**/*", route)
-            page = context.new_page()
-            page.goto(f"{site_server}{docname}.html", wait_until="networkidle")
-            assert foreign == [], f"{docname} asked other hosts before the click: {foreign}"
-            with context.expect_page() as opened:
-                page.click("a.kdeloss-lite-button")
-            lite = opened.value
-            lite.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-            url = lite.url
-            assert url.startswith(f"{site_server}{ext.LITE_OUT}/{ext.APP}/")
-            assert parse_qs(urlparse(url).query)["path"] == [rel]
-            lite.wait_for_function(
-                "n => document.querySelectorAll('.jp-Notebook .jp-Cell').length >= n",
-                arg=len(jupytext.read(_source(docname)).cells) + 1,
-                timeout=60_000,
-            )
-            first = lite.query_selector(".jp-Notebook .jp-Cell").inner_text()
-            assert "%pip install" in first and "kdeloss" in first
-            lite.wait_for_timeout(3_000)  # the kernel starts and reaches for Pyodide
-        finally:
-            browser.close()
+        first = lite.query_selector(".jp-Notebook .jp-Cell").inner_text()
+        assert "%pip install" in first and "kdeloss" in first
+        lite.wait_for_timeout(3_000)  # the kernel starts and reaches for Pyodide
+    finally:
+        context.close()
     hosts = {urlparse(u).netloc for u in foreign}
     assert hosts <= {"cdn.jsdelivr.net"}, f"the lite app asked other hosts: {sorted(foreign)}"
     assert any("/pyodide/" in u for u in foreign), "the kernel never asked for Pyodide"
@@ -460,7 +426,7 @@ print(json.dumps({
 """
 
 
-def test_micropip_installs_the_first_cell_from_the_site_alone(tmp_path, site_server) -> None:
+def test_micropip_installs_the_first_cell_from_the_site_alone(tmp_path, site_url) -> None:
     """JupyterLite's own piplite and micropip, under CPython, with PyPI turned off.
 
     Pyodide's lock file is stood in for by the packages it is known to ship (PYODIDE_DISTS, at
@@ -481,7 +447,7 @@ def test_micropip_installs_the_first_cell_from_the_site_alone(tmp_path, site_ser
 
     config = json.loads((LITE / "jupyter-lite.json").read_text())["jupyter-config-data"]
     settings = config["litePluginSettings"]["@jupyterlite/pyodide-kernel-extension:kernel"]
-    lite = f"{site_server}{ext.LITE_OUT}/"
+    lite = f"{site_url}{ext.LITE_OUT}/"
     indexes = [lite + u.removeprefix("./") for u in settings["pipliteUrls"]]
     versions = {}
     for name in PYODIDE_DISTS:

@@ -14,32 +14,18 @@ from __future__ import annotations
 
 import functools
 import gzip
-import http.server
 import json
-import os
 import re
 import shutil
-import threading
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urljoin, urlparse
 
 import pytest
+from conftest import SITE, require_browser
 
 ROOT = Path(__file__).resolve().parents[1]
-SITE = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM = os.environ.get("KDELOSS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Page weight: every byte a page loads, as a static host serving gzip would send it
 # (text compressed, images as they are). The raw sizes are reported too.
 MAX_PAGE_BYTES = 2_000_000
@@ -62,54 +48,6 @@ def _pages() -> list[str]:
         and p.relative_to(SITE).parts[0] != LITE_DIR
         and p.name not in SKIP_PAGES
     )
-
-
-def _require_browser() -> None:
-    missing = []
-    if not Path(CHROMIUM).exists():
-        missing.append(f"chromium ({CHROMIUM}): install it with `apt-get install chromium`")
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        missing.append("the playwright package: `make test` installs it from requirements.txt")
-    if not SITE.is_dir():
-        missing.append(f"the built site ({SITE}): run `make book` first")
-    if missing:
-        msg = "browser tests need " + "; ".join(missing)
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    _require_browser()
-    handler = functools.partial(_QuietHandler, directory=str(SITE))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")
@@ -187,12 +125,12 @@ def _open(browser, url: str, origin: str):
 
 
 @pytest.mark.parametrize("rel", _pages() or ["(site not built)"])
-def test_page(rel, server, browser, screenshots) -> None:
+def test_page(rel, site_url, browser, screenshots) -> None:
     if rel == "(site not built)":
-        _require_browser()
+        require_browser()
     from axe_playwright_python.sync_playwright import Axe
 
-    context, page, record = _open(browser, server + rel, server)
+    context, page, record = _open(browser, site_url + rel, site_url)
     try:
         shot = screenshots / (rel.replace("/", "__").removesuffix(".html") + ".png")
         page.screenshot(path=str(shot), full_page=True)
@@ -247,7 +185,7 @@ def test_page(rel, server, browser, screenshots) -> None:
 
 
 def test_internal_links_resolve() -> None:
-    _require_browser()
+    require_browser()
     broken = []
     for rel in _pages():
         path = SITE / rel
@@ -267,8 +205,8 @@ def test_internal_links_resolve() -> None:
 
 
 @pytest.mark.parametrize("term", ["responsibility", "softmax"])
-def test_search_finds_a_chapter_term(term, server, browser) -> None:
-    context, page, record = _open(browser, f"{server}search.html?q={term}", server)
+def test_search_finds_a_chapter_term(term, site_url, browser) -> None:
+    context, page, record = _open(browser, f"{site_url}search.html?q={term}", site_url)
     try:
         page.wait_for_selector("#search-results ul.search li", timeout=20_000)
         hits = page.query_selector_all("#search-results ul.search li")
@@ -280,7 +218,7 @@ def test_search_finds_a_chapter_term(term, server, browser) -> None:
 
 
 def test_site_has_every_chapter() -> None:
-    _require_browser()
+    require_browser()
     toc = (ROOT / "_toc.yml").read_text()
     files = re.findall(r"file:\s*(\S+)", toc)
     for f in files:
