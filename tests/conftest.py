@@ -1,6 +1,7 @@
 """Shared test set-up.
 
-- Matplotlib draws with its non-interactive Agg backend.
+- Matplotlib draws with its non-interactive Agg backend (set here, before anything imports
+  it), and ``ax`` is a fresh axes, closed after the test.
 - ``site_url`` serves the built site (``_build/html``) on 127.0.0.1, and ``browser`` is Debian's
   chromium driven by playwright (never a downloaded browser). Without chromium, playwright or
   a built site the browser tests skip with a message saying what to do, except under CI
@@ -51,6 +52,16 @@ def require_browser() -> None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(msg)
         pytest.skip(msg)
+
+
+@pytest.fixture
+def ax():
+    """A fresh matplotlib axes; its figure is closed after the test."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots()
+    yield axes
+    plt.close(fig)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

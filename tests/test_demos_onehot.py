@@ -6,15 +6,11 @@ from __future__ import annotations
 import itertools
 import math
 
-import matplotlib
 import numpy as np
 import pytest
 import sympy as sp
 from scipy.integrate import quad
 from scipy.special import logsumexp
-
-matplotlib.use("Agg")
-
 from widget_harness import player_frames, widget_picture
 
 from kdeloss import Box, Gaussian, Laplace, bin_grad, softmax

@@ -5,14 +5,10 @@ from __future__ import annotations
 import io
 
 import ipywidgets as widgets
-import matplotlib
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 from PIL import Image
-
-matplotlib.use("Agg")
-
 from widget_harness import player_frames
 
 from kdeloss.demos import (

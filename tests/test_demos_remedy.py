@@ -3,10 +3,6 @@ widget and the kernel-free player."""
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import itertools
 
 import numpy as np

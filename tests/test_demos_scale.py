@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
 import numpy as np
 import pytest
 import sympy as sp
-
-matplotlib.use("Agg")
-
 from widget_harness import player_frames, widget_picture
 
 from kdeloss import (

@@ -7,10 +7,6 @@ set-ups, measurements and plotting helpers of :mod:`kdeloss.dynamics`.
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 
 import kdeloss
 from kdeloss import checks, figures
@@ -18,13 +14,6 @@ from kdeloss import checks, figures
 Z = np.array([0.6, -0.4, 0.0])
 X = np.array([-1.3, 0.2, 1.4])
 A, B = -1.0, 1.0
-
-
-@pytest.fixture
-def ax():
-    fig, ax = plt.subplots()
-    yield ax
-    plt.close(fig)
 
 
 @pytest.fixture

@@ -4,23 +4,12 @@ import matplotlib
 import numpy as np
 import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
-
 import kdeloss
 from kdeloss.plots import OKABE_ITO, density_grid, plot_density
 
 Z = np.array([0.5, -1.0, 0.0])
 X = np.array([-2.0, 0.3, 4.0])
 A, B = -1.0, 1.0
-
-
-@pytest.fixture
-def ax():
-    fig, ax = plt.subplots()
-    yield ax
-    plt.close(fig)
 
 
 @pytest.mark.parametrize("kernel", ["laplace", "gaussian", "vonmises"])
