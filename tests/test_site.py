@@ -217,6 +217,12 @@ def test_search_finds_a_chapter_term(term, site_url, browser) -> None:
         context.close()
 
 
+def test_site_root_has_a_favicon() -> None:
+    """Browsers ask for /favicon.ico whatever the page says; a 404 there is a console error."""
+    require_browser()
+    assert (SITE / "favicon.ico").stat().st_size > 0
+
+
 def test_site_has_every_chapter() -> None:
     require_browser()
     toc = (ROOT / "_toc.yml").read_text()

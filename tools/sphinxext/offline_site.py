@@ -78,6 +78,22 @@ def drop_fontawesome_js(app: Sphinx, exc: Exception | None) -> None:
             page.write_text(new, encoding="utf-8")
 
 
+def write_favicon_ico(app: Sphinx, exc: Exception | None) -> None:
+    """Draw the book's icon (a bump over a target box, as ``book/images/favicon.svg``)."""
+    if exc is not None or app.builder.format != "html":
+        return
+    from PIL import Image, ImageDraw
+
+    size = 64
+    img = Image.new("RGBA", (size, size), (255, 255, 255, 0))
+    draw = ImageDraw.Draw(img)
+    draw.rounded_rectangle((0, 0, size - 1, size - 1), radius=10, fill="#ffffff")
+    draw.rectangle((16, 40, 48, 54), fill="#E69F00")
+    curve = [(4 + 56 * k / 40, 54 - 44 / (1 + ((k - 20) / 6) ** 2)) for k in range(41)]
+    draw.line(curve, fill="#0072B2", width=5)
+    img.save(Path(app.outdir) / "favicon.ico", sizes=[(16, 16), (32, 32), (64, 64)])
+
+
 def add_static(app: Sphinx) -> None:
     app.config.html_static_path = [*app.config.html_static_path, str(STATIC)]
 
@@ -90,4 +106,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("html-page-context", offer_notebook, priority=400)
     app.connect("html-page-context", fix_biblio_roles, priority=900)
     app.connect("build-finished", drop_fontawesome_js)
+    app.connect("build-finished", write_favicon_ico)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
