@@ -79,14 +79,35 @@ def as_bandwidth(value: object) -> float:
     return h
 
 
+#: The largest number of bins accepted. The midpoint rule's error falls as ``M**-2``: at this
+#: many bins it is about ``1e-14`` of the target's width squared over the kernel's, far
+#: below what more bins could add, while ``M`` floats of bin centres already take 80 MB.
+MAX_BINS = 10**7
+
+
 def as_bins(value: object) -> int:
-    """Validate the number of bins: an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    """Validate the number of bins: an integer from 1 to :data:`MAX_BINS`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral | np.integer):
         raise ValueError(f"bins: expected an integer >= 1, got {value!r}")
     m = int(value)
     if m < 1:
         raise ValueError(f"bins: expected an integer >= 1, got {m}")
+    if m > MAX_BINS:
+        raise ValueError(
+            f"bins: at most {MAX_BINS:,} bins are supported (the midpoint rule is then "
+            f"exact to float precision for any smooth kernel), got {m:,}"
+        )
     return m
+
+
+def as_tol(value: object) -> float | None:
+    """Validate a requested accuracy: ``None`` (exact) or a number in ``(0, 1)``."""
+    if value is None:
+        return None
+    tol = as_scalar("tol", value)
+    if not 0.0 < tol < 1.0:
+        raise ValueError(f"tol: expected None (exact) or a number in (0, 1), got {tol}")
+    return tol
 
 
 def as_bins_at(value: object) -> tuple[np.ndarray, bool]:

@@ -54,7 +54,13 @@ import scipy.fft
 from scipy.special import i0e
 
 from .kernels import CustomKernel, Gaussian, Kernel, Laplace, VonMises
-from .loss import log_softmax
+from .logspace import (
+    log_softmax,
+    logaddexp,
+    mean_of_logs,
+    uncovered_bin_error,
+    unrepresentable_error,
+)
 
 __all__ = [
     "AUTO_SORTED_MIN",
@@ -84,6 +90,9 @@ FFT_MAX_NODES = 2**22
 # whose rounding reaches the result (in units of the kernel's exponent, so the error is about
 # this times 1.1e-16). Above it the block is recomputed with Kernel.log_rows.
 _GUARD = 512.0
+# Block centres beyond this many lattice steps (of 8 bandwidths) from 0 are not formed:
+# such blocks go to the exact path.
+_LATTICE_MAX = 2.0**52
 # Terms more than this far (in log) below a row's largest cannot reach the result.
 _RELEVANT = 40.0
 # FFT roundoff is about 1e-16 of the largest grid value; bins whose density is below this
@@ -186,6 +195,18 @@ _POOL_LOCK = threading.Lock()
 _THREADS_OK = True
 
 
+def _forget_pool_in_child() -> None:
+    """After ``fork``: the child has no worker threads, only the parent's pool object (whose
+    queue no thread serves) and maybe a lock held by a thread that does not exist here.
+    Forget both, so the child's first call starts a pool of its own."""
+    global _POOL, _POOL_SIZE, _POOL_LOCK
+    _POOL, _POOL_SIZE, _POOL_LOCK = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows or in Pyodide
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
 def worker_count() -> int:
     """Number of worker threads the direct method uses.
 
@@ -210,14 +231,18 @@ def worker_count() -> int:
 
 
 def _pool(size: int) -> ThreadPoolExecutor:
+    """The shared pool, grown to ``size`` workers if needed (call with ``_POOL_LOCK`` held).
+
+    A pool that is replaced is shut down without waiting: work already queued on it still
+    runs, and no caller can be submitting to it, since submissions hold the lock too.
+    """
     global _POOL, _POOL_SIZE
-    with _POOL_LOCK:
-        if _POOL is None or _POOL_SIZE < size:
-            if _POOL is not None:
-                _POOL.shutdown(wait=False)
-            _POOL = ThreadPoolExecutor(max_workers=size, thread_name_prefix="kdeloss")
-            _POOL_SIZE = size
-        return _POOL
+    if _POOL is None or _POOL_SIZE < size:
+        if _POOL is not None:
+            _POOL.shutdown(wait=False)
+        _POOL = ThreadPoolExecutor(max_workers=size, thread_name_prefix="kdeloss")
+        _POOL_SIZE = size
+    return _POOL
 
 
 def _reset_threads() -> None:
@@ -232,14 +257,18 @@ def _reset_threads() -> None:
 def _run_all(fn: Callable[[int], T], count: int) -> list[T]:
     """``[fn(i) for i in range(count)]``, on the thread pool when there is one.
 
-    NumPy releases the GIL inside its loops, so the calls overlap. If a thread cannot be
-    started (``RuntimeError``, as in Pyodide), everything runs here, serially; the results
-    are the same because each call does the same work either way.
+    NumPy releases the GIL inside its loops, so the calls overlap. Any number of threads
+    may call this at once: submissions are made under a lock, so a pool is never shut down
+    while a caller submits to it. If a thread cannot be started (``RuntimeError``, as in
+    Pyodide), everything runs here, serially; the results are the same because each call
+    does the same work either way.
     """
     global _THREADS_OK
     if count > 1 and _THREADS_OK:
         try:
-            futures = [_pool(count).submit(fn, i) for i in range(count)]
+            with _POOL_LOCK:
+                pool = _pool(count)
+                futures = [pool.submit(fn, i) for i in range(count)]
         except RuntimeError:
             _THREADS_OK = False
         else:
@@ -261,34 +290,25 @@ def _finish(
     """Loss ``-mean(log q)`` and gradient ``S mean(pi) - rsum / M``."""
     s = np.exp(ls)
     grad = s - rsum / m if pi is None else s * pi.mean() - rsum / m
-    return float(-logq.mean()), grad
+    return float(-mean_of_logs(logq)), grad
 
 
 def _background(log_model: np.ndarray, eps: float, log_u: float) -> tuple[np.ndarray, np.ndarray]:
     """``log q`` and ``pi`` for ``q = (1 - eps) q_model + eps u`` (``eps > 0``)."""
     log_fit = math.log1p(-eps) + log_model
-    logq = np.logaddexp(log_fit, math.log(eps) + log_u)
+    logq = logaddexp(log_fit, np.full(log_model.shape, math.log(eps) + log_u))
     return logq, np.exp(log_fit - logq)
 
 
-def _logaddexp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``np.logaddexp(a, b)``, four times faster (vectorised exp and log1p); ``-inf`` if both
-    are ``-inf``."""
-    top = np.maximum(a, b)
-    with np.errstate(invalid="ignore"):
-        d = np.abs(a - b)
-    np.negative(d, out=d)
-    np.exp(d, out=d)
-    np.log1p(d, out=d)
-    d += top
-    return np.where(top == -np.inf, -np.inf, d)
+_logaddexp = logaddexp
 
 
-def _uncovered(what: str, m: int, tm: float) -> ValueError:
-    return ValueError(
-        f"{what}: bin {m} at t = {tm:.12g} is covered by no kernel, so q = 0 and "
-        f"log q = -inf there; widen the bandwidth, move the points, or add a background"
-    )
+def _uncovered(what: str, m: int, tm: float, kern: Kernel | None = None) -> ValueError:
+    """A bin no kernel covers or, for a kernel positive everywhere, one whose ``log q``
+    overflows."""
+    if kern is not None and kern.positive:
+        return unrepresentable_error(m, tm)
+    return uncovered_bin_error(what, m, tm)
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,13 +353,17 @@ class _FastRows:
             elif self.ok:
                 self.const = -math.log(kern.bandwidth * math.sqrt(2.0 * math.pi))
 
-    def _centre(self, tc: np.ndarray) -> float:
+    def _centre(self, tc: np.ndarray) -> float | None:
         h = self.kern.bandwidth
-        key = round(0.5 * (float(tc[0]) + float(tc[-1])) / (8.0 * h))
+        lattice = (0.5 * float(tc[0]) + 0.5 * float(tc[-1])) / (8.0 * h)
+        if not abs(lattice) < _LATTICE_MAX:
+            return None
+        key = round(lattice)
         if key != self.key:
             self.key = key
             self.c = key * 8.0 * h
-            self.w = (self.x - self.c) / h
+            with np.errstate(over="ignore"):
+                self.w = (self.x - self.c) / h
             if isinstance(self.kern, Gaussian):
                 self.cw = self.lsn - 0.5 * self.w * self.w
         return self.c
@@ -354,9 +378,13 @@ class _FastRows:
             left = np.stack([np.cos(tc), np.sin(tc), np.ones(tc.size)], axis=1)
             np.dot(left, self.right, out=out)
         else:
-            s = (tc - self._centre(tc)) / kern.bandwidth
+            c = self._centre(tc)
+            if c is None:
+                return None
+            with np.errstate(over="ignore"):
+                s = (tc - c) / kern.bandwidth
             smax = float(np.abs(s).max())
-            if smax > 24.0:  # bins far apart in bandwidths: let log_rows do it
+            if not smax <= 24.0:  # bins far apart in bandwidths: let log_rows do it
                 return None
             if isinstance(kern, Laplace):
                 np.subtract.outer(s, self.w, out=out)
@@ -520,7 +548,7 @@ def direct(
     bad = [b for _, b in results if b is not None]
     if bad:
         first = min(bad)
-        raise _uncovered("bins", first, float(t[first]))
+        raise _uncovered("bins", first, float(t[first]), kern)
     rsum = results[0][0]
     for acc, _ in results[1:]:
         rsum = rsum + acc

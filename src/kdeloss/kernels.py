@@ -77,6 +77,9 @@ class Kernel:
 
     name: str = "kernel"
     circular: bool = False
+    #: ``K(d) > 0`` for every ``d``: a row of ``log_rows`` at ``-inf`` then means that ``log q``
+    #: is below the float range (the loss is not a float), not that no kernel covers the bin.
+    positive: bool = False
 
     def __init__(self, bandwidth: float = 1.0) -> None:
         self.bandwidth = as_bandwidth(bandwidth)
@@ -118,13 +121,41 @@ def _split_rows(logk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return offset, logk - safe[:, None]
 
 
-def _nearest(t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row: displacements ``d = t - x``, the nearest point's position and displacement."""
-    d = t[:, None] - x[None, :]
-    p = np.abs(d).argmin(axis=1)
-    xp = x[p]
-    dp = d[np.arange(t.size), p]
-    return d, xp, dp
+def _nearest(t: np.ndarray, x: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the index of the point with the smallest ``dist`` and that point's position."""
+    p = dist.argmin(axis=1)
+    return p, x[p]
+
+
+def _scale(t: np.ndarray, x: np.ndarray) -> float:
+    """1, or 1/2 when sums of two positions could overflow (halving is exact there)."""
+    big = max(float(np.abs(t).max()), float(np.abs(x).max()))
+    return 1.0 if big < _BIG else 0.5
+
+
+# Positions below this in magnitude can be added in pairs without overflow.
+_BIG = 2.0**1000
+
+
+def _mid_gap(t: np.ndarray, xj: np.ndarray, xp: np.ndarray, scale: float) -> np.ndarray:
+    """``scale * (2t - x_j - x_p)`` to about two roundings of the result.
+
+    ``x_j + x_p`` is split exactly into a sum and its rounding error (Knuth's two-sum), so
+    points far from the origin but close to ``t`` keep their small differences.
+    """
+    xs, ps = scale * xj, scale * xp
+    s = xs + ps
+    v = s - xs
+    err = (xs - (s - v)) + (ps - v)
+    return ((2.0 * scale) * t - s) - err
+
+
+def _renormalise(offset: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move each row's largest ``rest`` into ``offset`` (the nearest point may have been
+    picked from rounded distances, so its ``rest`` need not be the largest)."""
+    top = rest.max(axis=1)
+    top = np.where(np.isfinite(top), top, 0.0)
+    return offset + top, rest - top[:, None]
 
 
 class Laplace(Kernel):
@@ -143,25 +174,38 @@ class Laplace(Kernel):
     """
 
     name = "laplace"
+    positive = True
 
     def logpdf(self, d: np.ndarray) -> np.ndarray:
         h = self.bandwidth
-        return -np.abs(d) / h - math.log(2.0 * h)
+        with np.errstate(over="ignore"):
+            return -np.abs(d) / h - (_LOG2 + math.log(h))
 
     def log_rows(self, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # |d_j| - |d_p| from positions: sigma*(x_j - x_p) on the nearest point's side,
-        # sigma_j*(x_j + x_p - 2t) across it. Never the difference of two large |d|.
+        # |d_j| - |d_p| from positions: sign * (x_j - x_p) on the nearest point's side,
+        # sign_j * (x_j + x_p - 2t) across it (a compensated sum). Never the difference of
+        # two large |d|.
         h = self.bandwidth
-        d, xp, dp = _nearest(t, x)
-        sig = np.sign(-d)  # sign(x_j - t)
-        sigp = np.sign(-dp)[:, None]
-        same = sig == sigp
-        xj = x[None, :]
-        xpc = xp[:, None]
-        gap = np.where(same, sigp * (xj - xpc), sig * ((xj + xpc) - 2.0 * t[:, None]))
-        rest = -np.maximum(gap, 0.0) / h
-        offset = -np.abs(dp) / h - math.log(2.0 * h)
-        return offset, rest
+        sc = _scale(t, x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            tt = t[:, None]
+            xj = x[None, :]
+            d = sc * tt - sc * xj  # scaled displacements: never overflow
+            p, xp = _nearest(t, x, np.abs(d))
+            dp = d[np.arange(t.size), p] / h / sc
+            sig = np.sign(xj - tt)
+            sigp = np.sign(xp - t)[:, None]
+            xpc = xp[:, None]
+            gap = np.where(
+                sig == sigp, sigp * (sc * xj - sc * xpc), -sig * _mid_gap(tt, xj, xpc, sc)
+            )
+            rest = -(gap / h) / sc
+            offset = -np.abs(dp) - (_LOG2 + math.log(h))
+        return _renormalise(offset, rest)
+
+
+_LOG2 = math.log(2.0)
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 class Gaussian(Kernel):
@@ -175,21 +219,31 @@ class Gaussian(Kernel):
     """
 
     name = "gaussian"
+    positive = True
 
     def logpdf(self, d: np.ndarray) -> np.ndarray:
         h = self.bandwidth
-        return -0.5 * (np.asarray(d) / h) ** 2 - math.log(h * math.sqrt(2.0 * math.pi))
+        with np.errstate(over="ignore"):
+            return -0.5 * (np.asarray(d) / h) ** 2 - (math.log(h) + _LOG_SQRT_2PI)
 
     def log_rows(self, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # d_j**2 - d_p**2 = (x_p - x_j) * (2t - x_j - x_p), both factors from positions.
+        # d_j**2 - d_p**2 = (x_p - x_j) * (2t - x_j - x_p), both factors from positions,
+        # each divided by h before they are multiplied (h**2 may under- or overflow).
         h = self.bandwidth
-        _, xp, dp = _nearest(t, x)
-        xj = x[None, :]
-        xpc = xp[:, None]
-        gap = (xpc - xj) * ((2.0 * t[:, None] - xj) - xpc)
-        rest = -0.5 * np.maximum(gap, 0.0) / (h * h)
-        offset = -0.5 * (dp / h) ** 2 - math.log(h * math.sqrt(2.0 * math.pi))
-        return offset, rest
+        sc = _scale(t, x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            tt = t[:, None]
+            xj = x[None, :]
+            d = sc * tt - sc * xj  # scaled displacements: never overflow
+            p, xp = _nearest(t, x, np.abs(d))
+            dp = d[np.arange(t.size), p] / h / sc
+            xpc = xp[:, None]
+            near = (sc * xpc - sc * xj) / h
+            far = _mid_gap(tt, xj, xpc, sc) / h
+            gap = np.where(near == 0.0, 0.0, near * far)
+            rest = -(0.5 / (sc * sc)) * gap
+            offset = -0.5 * dp**2 - (math.log(h) + _LOG_SQRT_2PI)
+        return _renormalise(offset, rest)
 
 
 class Box(Kernel):
@@ -229,18 +283,51 @@ class VonMises(Kernel):
 
     name = "vonmises"
     circular = True
+    positive = True
 
     @property
     def kappa(self) -> float:
-        """Concentration ``1 / h**2``."""
-        return 1.0 / self.bandwidth**2
+        """Concentration ``1 / h**2`` (``inf`` when it exceeds the float range)."""
+        inv = 1.0 / self.bandwidth
+        return inv * inv if inv < 1e154 else math.inf
+
+    def log_norm(self) -> float:
+        """``-log(2 pi I0(kappa))``, minus ``kappa``: the constant added to ``kappa (cos d - 1)``.
+
+        ``log I0(kappa) = kappa + log(i0e(kappa))``; for ``kappa`` beyond ``1e300`` the
+        asymptotic ``i0e(kappa) = (2 pi kappa)^(-1/2) (1 + 1/(8 kappa) + ...)`` is used, in
+        which the correction is below ``1e-300``.
+        """
+        h = self.bandwidth
+        if h > 1e-150:
+            return -math.log(2.0 * math.pi * float(i0e(self.kappa)))
+        return -math.log(h) - _LOG_SQRT_2PI
 
     def logpdf(self, d: np.ndarray) -> np.ndarray:
-        kappa = self.kappa
+        # kappa*cos(w) - log(2 pi I0(kappa)) with cos(w) - 1 = -2 sin(w/2)**2, and
+        # kappa sin(w/2)**2 = (sin(w/2) / h)**2 (no kappa, which may overflow).
         w = wrap_angle(d)
-        # kappa*cos(w) - log(2 pi I0(kappa)), with cos(w) - 1 = -2 sin(w/2)**2 and
-        # log I0(kappa) = log(i0e(kappa)) + kappa.
-        return -2.0 * kappa * np.sin(0.5 * w) ** 2 - math.log(2.0 * math.pi * float(i0e(kappa)))
+        with np.errstate(over="ignore"):
+            return -2.0 * (np.sin(0.5 * w) / self.bandwidth) ** 2 + self.log_norm()
+
+    def log_rows(self, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # sin(w_j/2)^2 - sin(w_p/2)^2 = sin((w_j - w_p)/2) sin((w_j + w_p)/2), and the wraps
+        # cancel in the product: sin((x_p - x_j)/2) sin((2t - x_j - x_p)/2), from positions.
+        h = self.bandwidth
+        sc = _scale(t, x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            tt = t[:, None]
+            xj = x[None, :]
+            half = np.sin(0.5 * wrap_angle(tt - xj))
+            p, xp = _nearest(t, x, np.abs(half))
+            hp = half[np.arange(t.size), p]
+            xpc = xp[:, None]
+            near = np.sin((sc * xpc - sc * xj) * (0.5 / sc)) / h
+            far = np.sin(_mid_gap(tt, xj, xpc, sc) * (0.5 / sc)) / h
+            gap = np.where(near == 0.0, 0.0, near * far)
+            rest = -2.0 * gap
+            offset = -2.0 * (hp / h) ** 2 + self.log_norm()
+        return _renormalise(offset, rest)
 
 
 class CustomKernel(Kernel):
@@ -295,6 +382,7 @@ class ScaledKernel(Kernel):
         self.bandwidth = self.base.bandwidth
         self.name = f"scaled_{self.base.name}"
         self.circular = self.base.circular
+        self.positive = self.base.positive
 
     def __repr__(self) -> str:
         return f"ScaledKernel({self.base!r}, log_c={self.log_c!r})"
@@ -351,6 +439,11 @@ def get_kernel(kernel: str | LogPdf = "laplace", bandwidth: float = 1.0) -> Kern
                 f"kernel: unknown kernel name {kernel!r}; expected one of {names}, "
                 "or an object with a logpdf(d) method"
             ) from None
+    if isinstance(kernel, type):
+        raise ValueError(
+            f"kernel: got the class {kernel.__name__}; pass an instance, for example "
+            f"{kernel.__name__}(bandwidth=0.5), or a kernel name such as 'laplace'"
+        )
     if isinstance(kernel, Kernel):
         return kernel
     if callable(getattr(kernel, "logpdf", None)):

@@ -1,6 +1,6 @@
 r"""The loss, its exact gradient, and the responsibilities, computed in log space.
 
-Notation (``../shared/MATH.md``): points ``x_j`` with logits ``z_j``, weights
+Notation (the book's notation page): points ``x_j`` with logits ``z_j``, weights
 ``S = softmax(z)``, a normalised kernel ``K``, the weighted density
 ``q(t) = sum_j S_j K(t - x_j)`` and a uniform target on ``[a, b]``. Binning is the midpoint
 rule with ``M`` bins at ``t_m = a + (m + 1/2)(b - a)/M``:
@@ -20,8 +20,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_bins, as_bins_at, as_interval, as_points, as_scalar
+from ._validate import as_bins, as_bins_at, as_interval, as_points, as_scalar, as_tol
 from .kernels import Kernel, LogPdf, get_kernel
+from .logspace import (
+    log_softmax,
+    log_width,
+    logaddexp,
+    mean_of_logs,
+    row_logsumexp,
+    softmax,
+    uncovered_bin_error,
+    unrepresentable_error,
+)
 
 __all__ = [
     "bin_centers",
@@ -38,49 +48,32 @@ __all__ = [
 KernelLike = str | LogPdf
 
 
-def log_softmax(z: np.ndarray) -> np.ndarray:
-    """``log softmax(z)``, stable for any finite ``z`` (real or complex).
-
-    Examples
-    --------
-    >>> np.exp(log_softmax(np.array([1000.0, 1000.0])))
-    array([0.5, 0.5])
-    """
-    z = np.asarray(z)
-    shift = np.max(z.real)
-    e = np.exp(z - shift)
-    return z - (shift + np.log(e.sum()))
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    """Softmax weights ``S_i = exp(z_i) / sum_j exp(z_j)``.
-
-    Examples
-    --------
-    >>> softmax(np.array([0.0, np.log(3.0)]))
-    array([0.25, 0.75])
-    """
-    return np.exp(log_softmax(z))
-
-
 def bin_centers(a: float, b: float, bins: int) -> np.ndarray:
     """Midpoint-rule nodes ``t_m = a + (m + 1/2)(b - a)/M`` for ``m = 0..M-1``.
+
+    Where ``b - a`` overflows (``a = -1e308, b = 1e308``) the nodes are formed as
+    ``(1 - f) a + f b`` with ``f = (m + 1/2)/M`` instead.
 
     Examples
     --------
     >>> bin_centers(0.0, 1.0, 4)
     array([0.125, 0.375, 0.625, 0.875])
+    >>> bin_centers(-1e308, 1e308, 2)
+    array([-5.e+307,  5.e+307])
     """
     a, b = as_interval(a, b)
     m = as_bins(bins)
-    return a + (np.arange(m) + 0.5) * ((b - a) / m)
+    k = np.arange(m) + 0.5
+    width = b - a
+    if np.isfinite(width):
+        return a + k * (width / m)
+    f = k / m
+    return (1.0 - f) * a + f * b
 
 
-def _logaddexp(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """``log(exp(p) + exp(q))`` for real or complex ``p`` and real ``q``."""
-    m = np.maximum(p.real, q.real)
-    m = np.where(np.isfinite(m), m, 0.0)
-    return m + np.log(np.exp(p - m) + np.exp(q - m))
+# Entries (rows times N) of one block when a table is made in pieces (``loss``), so that no
+# call holds more than a few arrays of this size at once.
+_BLOCK_ENTRIES = 2**19
 
 
 def _core(
@@ -96,44 +89,71 @@ def _core(
 
     ``q = (1 - eps) * sum_j S_j K_j + eps * u`` and ``pi = (1 - eps) * sum_j S_j K_j / q`` is
     the probability that the model, not the background, explains ``t_m``. Without a
-    background (``eps = 0``) a row that no kernel reaches raises.
+    background (``eps = 0``) a row that no kernel reaches raises, naming ``what``, and so
+    does a row whose ``log q`` is below the float range (a kernel positive everywhere,
+    points ``1e308`` bandwidths away). With a background such rows have ``pi = 0``.
     """
     offset, rest = kern.log_rows(t, x)
     covered = np.isfinite(offset)
-    if eps == 0.0 and not covered.all():
+    if not covered.all() and eps == 0.0:
         m = int(np.flatnonzero(~covered)[0])
-        raise ValueError(
-            f"{what}: bin {m} at t = {t[m]:.12g} is covered by no kernel, so q = 0 and "
-            f"log q = -inf there; widen the bandwidth, move the points, or add a background"
-        )
-    a = log_softmax(z)[None, :] + rest
-    peak = a.real.max(axis=1, keepdims=True)
-    peak = np.where(np.isfinite(peak), peak, 0.0)
-    e = np.exp(a - peak)
-    total = e.sum(axis=1, keepdims=True)
-    if covered.all():
-        log_model = offset + (peak + np.log(total))[:, 0]
-        r = e / total
-    else:  # only with a background: uncovered rows have model density 0 and pi = 0
-        safe = np.where(covered[:, None], total, 1.0)
-        log_model = np.where(covered, offset + (peak + np.log(safe))[:, 0], -np.inf)
-        r = np.where(covered[:, None], e / safe, 0.0)
+        if kern.positive:
+            raise unrepresentable_error(m, float(t[m]))
+        raise uncovered_bin_error(what, m, float(t[m]))
+    lse, e, total = row_logsumexp(log_softmax(z)[None, :] + rest)
+    r = e / total[:, None]
+    log_model = offset + lse if covered.all() else np.where(covered, offset + lse, -np.inf)
     if eps == 0.0:
         return log_model, r, np.ones(t.size)
     log_fit = np.log1p(-eps) + log_model
-    logq = _logaddexp(log_fit, np.full(t.size, np.log(eps) + log_u))
+    logq = logaddexp(log_fit, np.full(t.size, np.log(eps) + log_u))
     return logq, r, np.exp((log_fit - logq).real)
 
 
-def _background(background: object, density: object) -> tuple[float, float]:
-    """Validate ``background`` in [0, 1) and the background density value > 0."""
+def _core_blocks(
+    z: np.ndarray,
+    x: np.ndarray,
+    t: np.ndarray,
+    kern: Kernel,
+    what: str,
+    eps: float = 0.0,
+    log_u: float = 0.0,
+) -> np.ndarray:
+    """``log q(t_m)`` alone, from :func:`_core` on blocks of rows (bounded memory)."""
+    rows = max(1, _BLOCK_ENTRIES // x.size)
+    parts = []
+    for i in range(0, t.size, rows):
+        try:
+            parts.append(_core(z, x, t[i : i + rows], kern, what, eps, log_u)[0])
+        except ValueError as err:
+            raise _renumbered(err, i) from None
+    return np.concatenate(parts)
+
+
+def _renumbered(err: ValueError, first: int) -> ValueError:
+    """``err``, about a bin of a block that starts at bin ``first``, with the bin's index."""
+    msg = str(err)
+    head, sep, tail = msg.partition(" bin ")
+    number, sep2, rest = tail.partition(" at t")
+    if not (sep and sep2 and number.isdigit()):
+        return err
+    return ValueError(f"{head} bin {first + int(number)} at t{rest}")
+
+
+def _background(background: object) -> float:
+    """Validate ``background``: a weight in [0, 1)."""
     eps = as_scalar("background", background)
     if not 0.0 <= eps < 1.0:
         raise ValueError(f"background: must be in [0, 1), got {eps}")
+    return eps
+
+
+def _log_background_density(density: object) -> float:
+    """Validate ``background_density > 0`` and return its log."""
     u = as_scalar("background_density", density)
     if not u > 0.0:
         raise ValueError(f"background_density: must be > 0, got {u}")
-    return eps, float(np.log(u))
+    return float(np.log(u))
 
 
 def loss_and_grad(
@@ -147,6 +167,7 @@ def loss_and_grad(
     bins: int = 256,
     background: float = 0.0,
     method: str = "auto",
+    tol: float | None = None,
 ) -> tuple[float, np.ndarray]:
     r"""Binned cross-entropy ``L_M`` and its exact gradient with respect to the logits.
 
@@ -240,9 +261,11 @@ def loss_and_grad(
     """
     z, x = as_points(z, x)
     aa, bb = as_interval(a, b)
-    eps, log_u = _background(background, 1.0 / (bb - aa))
+    eps = _background(background)
+    log_u = -log_width(aa, bb)
     kern = get_kernel(kernel, bandwidth)
     t = bin_centers(aa, bb, bins)
+    tol = as_tol(tol)
     from . import fast  # here, not at the top: fast imports this module
 
     how = fast.choose_method(method, kern, x.size, t.size)
@@ -268,7 +291,12 @@ def _dense_loss_and_grad(
         grad = softmax(z) - r.mean(axis=0)
     else:
         grad = softmax(z) * pi.mean() - (pi[:, None] * r).mean(axis=0)
-    return float(-logq.mean()), grad
+    return _mean_loss(logq), grad
+
+
+def _mean_loss(logq: np.ndarray) -> float:
+    """``-mean(log q)``: never overflows where every ``log q`` is a float."""
+    return float(-mean_of_logs(logq))
 
 
 def loss(
@@ -298,12 +326,16 @@ def loss(
     """
     z, x = as_points(z, x, allow_complex=True)
     aa, bb = as_interval(a, b)
-    eps, log_u = _background(background, 1.0 / (bb - aa))
+    eps = _background(background)
+    log_u = -log_width(aa, bb)
     kern = get_kernel(kernel, bandwidth)
     t = bin_centers(aa, bb, bins)
-    logq, _, _ = _core(z, x, t, kern, "bins", eps, log_u)
-    value = -logq.mean()
-    return complex(value) if np.iscomplexobj(value) else float(value)
+    if not np.iscomplexobj(z):
+        return loss_and_grad(
+            z, x, aa, bb, kernel=kern, bins=t.size, background=eps, method="direct"
+        )[0]
+    value = -mean_of_logs(_core_blocks(z, x, t, kern, "bins", eps, log_u))
+    return complex(value)
 
 
 def _at(
@@ -316,7 +348,8 @@ def _at(
     background_density: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
     z, x = as_points(z, x)
-    eps, log_u = _background(background, background_density)
+    eps = _background(background)
+    log_u = _log_background_density(background_density)
     kern = get_kernel(kernel, bandwidth)
     tt, scalar = as_bins_at(t)
     logq, r, pi = _core(z, x, tt, kern, "t", eps, log_u)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ._validate import as_bins, as_interval, as_points, as_scalar
 from .kernels import LogPdf, get_kernel
+from .logspace import log_width
 from .loss import _background, _core, bin_centers, log_softmax, loss_and_grad
 
 __all__ = ["Trajectory", "em", "gradient_descent"]
@@ -146,7 +147,8 @@ def em(
     """
     z, x = as_points(z0, x)
     aa, bb = as_interval(a, b)
-    eps, log_u = _background(background, 1.0 / (bb - aa))
+    eps = _background(background)
+    log_u = -log_width(aa, bb)
     kern = get_kernel(kernel, bandwidth)
     t = bin_centers(aa, bb, as_bins(bins))
     n = _steps(steps)
