@@ -22,8 +22,17 @@ def _log_kernel(name: str, d, h):
 
 
 def reference(z, x, t, name: str, h: float) -> tuple[float, np.ndarray, np.ndarray]:
-    """Mean of -log q over the points ``t``, its gradient, and r at each t (60 digits)."""
-    with mp.workdps(60):
+    """Mean of -log q over the points ``t``, its gradient, and r at each t.
+
+    At 40 digits beyond the size of the largest ``|t - x| / h``, so that differences of
+    kernel exponents keep 40 digits however far the points are.
+    """
+    far = max(abs(float(tv) - float(xv)) for tv in t for xv in x) / float(h)
+    if not np.isfinite(far):
+        extra = 330
+    else:
+        extra = int(np.ceil(np.log10(far))) if far > 1 else 0
+    with mp.workdps(60 + max(0, extra)):
         zz = [mp.mpf(float(v)) for v in z]
         xx = [mp.mpf(float(v)) for v in x]
         hh = mp.mpf(float(h))

@@ -426,7 +426,7 @@ def _exact_block(
     Rows no kernel reaches get ``log q_model = -inf``, zero entries and row sum 1; if
     ``need_cover``, the index in the block of the first such row is returned instead.
     """
-    offset, rest = kern.log_rows(tc, x)
+    offset, rest = kern.log_rows(tc, x, ls)
     covered = np.isfinite(offset)
     if need_cover and not covered.all():
         return int(np.flatnonzero(~covered)[0])

@@ -95,7 +95,9 @@ class Kernel:
         """``K(d)``; may underflow to 0 far from the centre, where :meth:`logpdf` does not."""
         return np.exp(self.logpdf(d))
 
-    def log_rows(self, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def log_rows(
+        self, t: np.ndarray, x: np.ndarray, log_weights: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Split ``log K(t_m - x_j)`` into ``offset[m] + rest[m, j]``.
 
         Parameters
@@ -104,13 +106,21 @@ class Kernel:
             Evaluation points (bin centres).
         x : ndarray, shape (N,)
             Point positions.
+        log_weights : ndarray, shape (N,), optional
+            ``log S``. Given, each row is split at the point ``p`` whose term
+            ``log S_p + log K(t_m - x_p)`` is (about) the largest, so that the terms that
+            matter have small ``rest`` (computed from differences of positions, to a
+            rounding of its own size). Without it, at the nearest point.
 
         Returns
         -------
         offset : ndarray, shape (M,)
-            ``max_j log K(t_m - x_j)``; ``-inf`` for a row no kernel reaches.
+            ``log K(t_m - x_p)`` at the row's split point ``p``; ``-inf`` for a row no
+            kernel reaches (or, for a kernel positive everywhere, whose log underflows the
+            float range).
         rest : ndarray, shape (M, N)
-            ``log K(t_m - x_j) - offset[m]``: at most 0, and 0 at the row's nearest point.
+            ``log K(t_m - x_j) - offset[m]``. Without ``log_weights``: at most 0, and 0 at
+            the nearest point.
         """
         return _split_rows(self.logpdf(t[:, None] - x[None, :]))
 
@@ -121,10 +131,22 @@ def _split_rows(logk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return offset, logk - safe[:, None]
 
 
-def _nearest(t: np.ndarray, x: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: the index of the point with the smallest ``dist`` and that point's position."""
-    p = dist.argmin(axis=1)
+def _split_point(
+    x: np.ndarray, log_k: np.ndarray, log_weights: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the index and position of the point with the largest ``log_k`` (rounded
+    ``log K`` values, or any increasing function of them), or with weights the largest
+    ``log_weights + log_k``."""
+    score = log_k if log_weights is None else log_k + log_weights[None, :]
+    p = score.argmax(axis=1)
     return p, x[p]
+
+
+def _finish_rows(
+    offset: np.ndarray, rest: np.ndarray, log_weights: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """With no weights, rows are split at the largest ``rest`` (0); with weights as they are."""
+    return _renormalise(offset, rest) if log_weights is None else (offset, rest)
 
 
 def _scale(t: np.ndarray, x: np.ndarray) -> float:
@@ -181,7 +203,9 @@ class Laplace(Kernel):
         with np.errstate(over="ignore"):
             return -np.abs(d) / h - (_LOG2 + math.log(h))
 
-    def log_rows(self, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def log_rows(
+        self, t: np.ndarray, x: np.ndarray, log_weights: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         # |d_j| - |d_p| from positions: sign * (x_j - x_p) on the nearest point's side,
         # sign_j * (x_j + x_p - 2t) across it (a compensated sum). Never the difference of
         # two large |d|.
@@ -191,17 +215,18 @@ class Laplace(Kernel):
             tt = t[:, None]
             xj = x[None, :]
             d = sc * tt - sc * xj  # scaled displacements: never overflow
-            p, xp = _nearest(t, x, np.abs(d))
+            p, xp = _split_point(x, -np.abs(d) / h / sc, log_weights)
             dp = d[np.arange(t.size), p] / h / sc
-            sig = np.sign(xj - tt)
             sigp = np.sign(xp - t)[:, None]
+            sig = np.sign(xj - tt)
+            sig = np.where(sig == 0.0, -sigp, sig)  # a point at t: |d_j| = 0, either side
             xpc = xp[:, None]
             gap = np.where(
                 sig == sigp, sigp * (sc * xj - sc * xpc), -sig * _mid_gap(tt, xj, xpc, sc)
             )
             rest = -(gap / h) / sc
             offset = -np.abs(dp) - (_LOG2 + math.log(h))
-        return _renormalise(offset, rest)
+        return _finish_rows(offset, rest, log_weights)
 
 
 _LOG2 = math.log(2.0)
@@ -226,7 +251,9 @@ class Gaussian(Kernel):
         with np.errstate(over="ignore"):
             return -0.5 * (np.asarray(d) / h) ** 2 - (math.log(h) + _LOG_SQRT_2PI)
 
-    def log_rows(self, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def log_rows(
+        self, t: np.ndarray, x: np.ndarray, log_weights: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         # d_j**2 - d_p**2 = (x_p - x_j) * (2t - x_j - x_p), both factors from positions,
         # each divided by h before they are multiplied (h**2 may under- or overflow).
         h = self.bandwidth
@@ -235,7 +262,7 @@ class Gaussian(Kernel):
             tt = t[:, None]
             xj = x[None, :]
             d = sc * tt - sc * xj  # scaled displacements: never overflow
-            p, xp = _nearest(t, x, np.abs(d))
+            p, xp = _split_point(x, -0.5 * (d / h / sc) ** 2, log_weights)
             dp = d[np.arange(t.size), p] / h / sc
             xpc = xp[:, None]
             near = (sc * xpc - sc * xj) / h
@@ -243,7 +270,7 @@ class Gaussian(Kernel):
             gap = np.where(near == 0.0, 0.0, near * far)
             rest = -(0.5 / (sc * sc)) * gap
             offset = -0.5 * dp**2 - (math.log(h) + _LOG_SQRT_2PI)
-        return _renormalise(offset, rest)
+        return _finish_rows(offset, rest, log_weights)
 
 
 class Box(Kernel):
@@ -269,8 +296,9 @@ class VonMises(Kernel):
     """Von Mises kernel on the circle, ``exp(kappa cos d) / (2 pi I0(kappa))``.
 
     ``kappa = 1 / h**2``, so for small ``h`` it is close to a Gaussian of scale ``h`` in the
-    wrapped angle. ``log I0`` uses the exponentially scaled Bessel function, so large
-    ``kappa`` does not overflow.
+    wrapped angle. It works at any bandwidth: ``log I0`` uses the exponentially scaled
+    Bessel function (and its asymptotic form where ``kappa`` would overflow), and angles
+    many turns around are reduced exactly.
 
     Examples
     --------
@@ -304,30 +332,63 @@ class VonMises(Kernel):
         return -math.log(h) - _LOG_SQRT_2PI
 
     def logpdf(self, d: np.ndarray) -> np.ndarray:
-        # kappa*cos(w) - log(2 pi I0(kappa)) with cos(w) - 1 = -2 sin(w/2)**2, and
-        # kappa sin(w/2)**2 = (sin(w/2) / h)**2 (no kappa, which may overflow).
-        w = wrap_angle(d)
+        # kappa*cos(d) - log(2 pi I0(kappa)) with cos(d) - 1 = -2 sin(d/2)**2, and
+        # kappa sin(d/2)**2 = (sin(d/2) / h)**2 (no kappa, which may overflow). sin(d/2)**2
+        # has period 2 pi in d, so d is not wrapped: NumPy reduces the argument exactly,
+        # where a subtraction of a float 2 pi would not be.
         with np.errstate(over="ignore"):
-            return -2.0 * (np.sin(0.5 * w) / self.bandwidth) ** 2 + self.log_norm()
+            return -2.0 * (np.sin(0.5 * np.asarray(d, dtype=float)) / self.bandwidth) ** 2 + (
+                self.log_norm()
+            )
 
-    def log_rows(self, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # sin(w_j/2)^2 - sin(w_p/2)^2 = sin((w_j - w_p)/2) sin((w_j + w_p)/2), and the wraps
-        # cancel in the product: sin((x_p - x_j)/2) sin((2t - x_j - x_p)/2), from positions.
+    def log_rows(
+        self, t: np.ndarray, x: np.ndarray, log_weights: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # sin(d_j/2)^2 - sin(d_p/2)^2 = sin((d_j - d_p)/2) sin((d_j + d_p)/2)
+        #                              = sin((x_p - x_j)/2) sin((2t - x_j - x_p)/2),
+        # every angle carried as an exact sum hi + lo of two floats, so that points many
+        # turns from the target keep their exact angles.
         h = self.bandwidth
         sc = _scale(t, x)
         with np.errstate(over="ignore", invalid="ignore"):
             tt = t[:, None]
             xj = x[None, :]
-            half = np.sin(0.5 * wrap_angle(tt - xj))
-            p, xp = _nearest(t, x, np.abs(half))
+            half = _sin_half(*_two_sum(sc * tt, -sc * xj), sc)
+            p, xp = _split_point(x, -2.0 * (half / h) ** 2, log_weights)
             hp = half[np.arange(t.size), p]
             xpc = xp[:, None]
-            near = np.sin((sc * xpc - sc * xj) * (0.5 / sc)) / h
-            far = np.sin(_mid_gap(tt, xj, xpc, sc) * (0.5 / sc)) / h
+            near = _sin_half(*_two_sum(sc * xpc, -sc * xj), sc) / h
+            far = _sin_half(*_mid_gap_pair(tt, xj, xpc, sc), sc) / h
             gap = np.where(near == 0.0, 0.0, near * far)
             rest = -2.0 * gap
             offset = -2.0 * (hp / h) ** 2 + self.log_norm()
-        return _renormalise(offset, rest)
+        return _finish_rows(offset, rest, log_weights)
+
+
+def _two_sum(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``p + q`` as ``hi + lo`` exactly: ``hi`` the rounded sum, ``lo`` its error (Knuth)."""
+    hi = p + q
+    v = hi - p
+    lo = (p - (hi - v)) + (q - v)
+    return hi, lo
+
+
+def _mid_gap_pair(
+    t: np.ndarray, xj: np.ndarray, xp: np.ndarray, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``scale * (2t - x_j - x_p)`` as an unevaluated sum ``hi + lo`` (error about
+    ``1e-32`` relative)."""
+    s, e1 = _two_sum(scale * xj, scale * xp)
+    hi, e2 = _two_sum((2.0 * scale) * t, -s)
+    return _two_sum(hi, e2 - e1)  # renormalised: lo is tiny beside hi
+
+
+def _sin_half(hi: np.ndarray, lo: np.ndarray, scale: float) -> np.ndarray:
+    """``sin(a / 2)`` for the angle ``a = (hi + lo) / scale``, by the addition formula (``lo``
+    is tiny beside ``hi`` but need not be small as an angle: ``hi`` may be many turns)."""
+    k = 0.5 / scale
+    u, v = k * hi, k * lo
+    return np.sin(u) * np.cos(v) + np.cos(u) * np.sin(v)
 
 
 class CustomKernel(Kernel):
@@ -390,8 +451,10 @@ class ScaledKernel(Kernel):
     def logpdf(self, d: np.ndarray) -> np.ndarray:
         return self.base.logpdf(d) + self.log_c
 
-    def log_rows(self, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        offset, rest = self.base.log_rows(t, x)
+    def log_rows(
+        self, t: np.ndarray, x: np.ndarray, log_weights: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        offset, rest = self.base.log_rows(t, x, log_weights)
         return offset + self.log_c, rest
 
 

@@ -93,14 +93,15 @@ def _core(
     does a row whose ``log q`` is below the float range (a kernel positive everywhere,
     points ``1e308`` bandwidths away). With a background such rows have ``pi = 0``.
     """
-    offset, rest = kern.log_rows(t, x)
+    ls = log_softmax(z)
+    offset, rest = kern.log_rows(t, x, ls.real)
     covered = np.isfinite(offset)
     if not covered.all() and eps == 0.0:
         m = int(np.flatnonzero(~covered)[0])
         if kern.positive:
             raise unrepresentable_error(m, float(t[m]))
         raise uncovered_bin_error(what, m, float(t[m]))
-    lse, e, total = row_logsumexp(log_softmax(z)[None, :] + rest)
+    lse, e, total = row_logsumexp(ls[None, :] + rest)
     r = e / total[:, None]
     log_model = offset + lse if covered.all() else np.where(covered, offset + lse, -np.inf)
     if eps == 0.0:
