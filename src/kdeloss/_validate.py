@@ -71,6 +71,14 @@ def as_interval(a: object, b: object) -> tuple[float, float]:
     return aa, bb
 
 
+def as_background(value: object) -> float:
+    """Validate a background weight: a number in ``[0, 1)``."""
+    eps = as_scalar("background", value)
+    if not 0.0 <= eps < 1.0:
+        raise ValueError(f"background: must be in [0, 1), got {eps}")
+    return eps
+
+
 def as_bandwidth(value: object) -> float:
     """Validate a kernel bandwidth: a finite number > 0."""
     h = as_scalar("bandwidth", value)

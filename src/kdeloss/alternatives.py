@@ -35,11 +35,10 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy.special import log_ndtr, ndtr
 
 from ._validate import as_bandwidth, as_bins, as_interval, as_points, as_scalar
-from .kernels import get_kernel
-from .loss import _core, bin_centers, log_softmax, loss_and_grad, softmax
+from .kernels import Kernel, get_kernel
+from .loss import bin_centers, density_terms, log_softmax, loss_and_grad, softmax
 
 __all__ = [
     "LOSSES",
@@ -54,13 +53,19 @@ __all__ = [
     "wasserstein1",
 ]
 
-_KERNELS = ("gaussian", "laplace")
-
-
-def _kernel(kernel: object) -> str:
-    if kernel not in _KERNELS:
-        raise ValueError(f"kernel: expected one of {_KERNELS}, got {kernel!r}")
-    return str(kernel)
+def _closed_form(kernel: object, bandwidth: float, what: str) -> Kernel:
+    """The kernel object, checked to give the closed form ``what`` (a method name)."""
+    kern = get_kernel(kernel, bandwidth)
+    probe = {"cdf": (np.zeros(1),), "log_mass": (np.zeros(1), 0.0, 1.0),
+             "self_overlap": (np.zeros(1),)}[what]
+    try:
+        getattr(kern, what)(*probe)
+    except NotImplementedError:
+        raise ValueError(
+            f"kernel: the closed forms here need a kernel with {what}() such as 'gaussian' or "
+            f"'laplace', got {kern.name!r}"
+        ) from None
+    return kern
 
 
 def kernel_cdf(kernel: str, d: np.ndarray, bandwidth: float) -> np.ndarray:
@@ -71,16 +76,7 @@ def kernel_cdf(kernel: str, d: np.ndarray, bandwidth: float) -> np.ndarray:
     >>> kernel_cdf("laplace", np.array([-1.0, 0.0, 1.0]), 1.0)
     array([0.18393972, 0.5       , 0.81606028])
     """
-    s = np.asarray(d, dtype=float) / bandwidth
-    if _kernel(kernel) == "gaussian":
-        return ndtr(s)
-    return np.where(s < 0, 0.5 * np.exp(np.minimum(s, 0.0)), 1.0 - 0.5 * np.exp(-np.abs(s)))
-
-
-def _log_diff_exp(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """``log(exp(hi) - exp(lo))`` for ``hi >= lo``."""
-    with np.errstate(divide="ignore"):
-        return hi + np.log(-np.expm1(lo - hi))
+    return _closed_form(kernel, bandwidth, "cdf").cdf(d)
 
 
 def log_mass(kernel: str, x: np.ndarray, a: float, b: float, bandwidth: float) -> np.ndarray:
@@ -94,23 +90,7 @@ def log_mass(kernel: str, x: np.ndarray, a: float, b: float, bandwidth: float) -
     >>> bool(np.isclose(lm, -1000 + np.log(0.5 * (1 - np.exp(-1.0)))))
     True
     """
-    x = np.asarray(x, dtype=float)
-    lo, hi = (a - x) / bandwidth, (b - x) / bandwidth
-    if _kernel(kernel) == "gaussian":
-        # Phi(hi) - Phi(lo); on the right of the interval use the mirrored tails.
-        right = lo > 0
-        return np.where(
-            right,
-            _log_diff_exp(log_ndtr(-lo), log_ndtr(-hi)),
-            _log_diff_exp(log_ndtr(hi), log_ndtr(lo)),
-        )
-    # Laplace: closed form on each side; inside, 1 - (e^{-hi} + e^{lo}) / 2.
-    width = hi - lo
-    left = lo >= 0  # point left of a
-    right = hi <= 0  # point right of b
-    side = np.log(0.5) + np.log(-np.expm1(-width))
-    inside = np.log1p(-0.5 * (np.exp(-np.maximum(hi, 0.0)) + np.exp(np.minimum(lo, 0.0))))
-    return np.where(left, -lo + side, np.where(right, hi + side, inside))
+    return _closed_form(kernel, bandwidth, "log_mass").log_mass(x, a, b)
 
 
 def kernel_self_overlap(kernel: str, d: np.ndarray, bandwidth: float) -> np.ndarray:
@@ -124,11 +104,7 @@ def kernel_self_overlap(kernel: str, d: np.ndarray, bandwidth: float) -> np.ndar
     >>> float(kernel_self_overlap("laplace", np.array([0.0]), 0.5)[0])
     0.5
     """
-    d = np.abs(np.asarray(d, dtype=float))
-    h = bandwidth
-    if _kernel(kernel) == "gaussian":
-        return np.exp(-(d**2) / (4 * h * h)) / (2 * h * math.sqrt(math.pi))
-    return (1 + d / h) * np.exp(-d / h) / (4 * h)
+    return _closed_form(kernel, bandwidth, "self_overlap").self_overlap(d)
 
 
 def _quadratic(
@@ -190,10 +166,10 @@ def squared_l2(
     z, x = as_points(z, x)
     aa, bb = as_interval(a, b)
     h = as_bandwidth(bandwidth)
-    name = _kernel(kernel)
+    kern = _closed_form(kernel, h, "self_overlap")
     s = softmax(z)
-    gram = kernel_self_overlap(name, x[:, None] - x[None, :], h)
-    cross = np.exp(log_mass(name, x, aa, bb, h)) / (bb - aa)
+    gram = kern.self_overlap(x[:, None] - x[None, :])
+    cross = np.exp(kern.log_mass(x, aa, bb)) / (bb - aa)
     return _quadratic(s, gram, cross, 1.0 / (bb - aa))
 
 
@@ -284,12 +260,12 @@ def wasserstein1(
     z, x = as_points(z, x)
     aa, bb = as_interval(a, b)
     h = as_bandwidth(bandwidth)
-    name = _kernel(kernel)
+    kern = _closed_form(kernel, h, "cdf")
     if isinstance(num, bool) or not isinstance(num, int) or num < 3:
         raise ValueError(f"num: expected an integer >= 3, got {num!r}")
     s = softmax(z)
-    t = _grid(x, aa, bb, name, h, num)
-    cdf = kernel_cdf(name, t[:, None] - x[None, :], h)  # (G, N)
+    t = _grid(x, aa, bb, kern.name, h, num)
+    cdf = kern.cdf(t[:, None] - x[None, :])  # (G, N)
     fq = cdf @ s
     fu = np.clip((t - aa) / (bb - aa), 0.0, 1.0)
     diff = fq - fu
@@ -335,12 +311,12 @@ def truncated_reverse_kl(
     z, x = as_points(z, x)
     aa, bb = as_interval(a, b)
     h = as_bandwidth(bandwidth)
-    name = _kernel(kernel)
+    kern = _closed_form(kernel, h, "log_mass")
     m = as_bins(bins)
     t = bin_centers(aa, bb, m)
     width = bb - aa
-    logq, r, _ = _core(z, x, t, get_kernel(name, h), "bins")
-    lm = log_softmax(z) + log_mass(name, x, aa, bb, h)
+    logq, r, _ = density_terms(z, x, t, kern, "bins")
+    lm = log_softmax(z) + kern.log_mass(x, aa, bb)
     log_big_q = float(np.logaddexp.reduce(lm))
     rho = np.exp(lm - log_big_q)
     log_qt = logq - log_big_q  # log q~(t_m)

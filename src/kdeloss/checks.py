@@ -40,7 +40,7 @@ import numpy as np
 from scipy import integrate
 
 from ._validate import as_bins, as_interval, as_points, as_vector
-from .kernels import Gaussian, Laplace, LogPdf, VonMises, get_kernel, wrap_angle
+from .kernels import Laplace, LogPdf, get_kernel
 from .loss import bin_centers, bin_grad, log_density, loss, loss_and_grad, responsibilities
 
 __all__ = [
@@ -516,13 +516,7 @@ def kinks(
     """
     aa, bb = as_interval(a, b)
     kern = get_kernel(kernel, bandwidth)
-    xx = np.asarray(x, dtype=float)
-    if isinstance(kern, Laplace):
-        c = xx
-    elif kern.name == "box":
-        c = np.concatenate([xx - kern.bandwidth / 2, xx + kern.bandwidth / 2])
-    else:
-        c = np.empty(0)
+    c = kern.kinks(np.asarray(x, dtype=float))
     return np.unique(c[(c > aa) & (c < bb)])
 
 
@@ -751,16 +745,13 @@ def binning_study(
 
 def _dlog_kernel(kern: Any, d: np.ndarray) -> np.ndarray:
     """``d/dt log K(t - x_j)`` as a function of ``d = t - x_j`` (away from kinks)."""
-    h = kern.bandwidth
-    if isinstance(kern, Laplace):
-        return -np.sign(d) / h
-    if isinstance(kern, Gaussian):
-        return -d / h**2
-    if isinstance(kern, VonMises):
-        return -kern.kappa * np.sin(wrap_angle(d))
-    raise ValueError(
-        f"kernel: midpoint_error_model supports 'laplace', 'gaussian' and 'vonmises', got {kern!r}"
-    )
+    try:
+        return kern.dlogpdf(d)
+    except NotImplementedError:
+        raise ValueError(
+            f"kernel: midpoint_error_model needs the derivative of log K, which {kern!r} "
+            "does not give"
+        ) from None
 
 
 def _dlogq(z, x, t, kern, side: float) -> np.ndarray:
@@ -810,7 +801,7 @@ def midpoint_error_model(
     fa = _dlogq(z, x, ends[:1], kern, +1.0)[0]
     fb = _dlogq(z, x, ends[1:], kern, -1.0)[0]
     c = kinks(x, aa, bb, kernel=kern)
-    if c.size and not isinstance(kern, Laplace):
+    if c.size and not isinstance(kern, Laplace):  # the jump -2 r/h below is Laplace's
         raise ValueError("kernel: kinks are modelled for the Laplace kernel only")
     jumps = np.empty(0)
     if c.size:
@@ -862,9 +853,10 @@ def mp_loss_and_grad(
     z, x = as_points(z, x)
     if kernel not in ("laplace", "gaussian"):
         raise ValueError(f"kernel: expected 'laplace' or 'gaussian', got {kernel!r}")
+    kern = get_kernel(kernel, bandwidth)
     t = bin_centers(a, b, bins)
     with mp.workdps(dps):
-        h = mp.mpf(get_kernel(kernel, bandwidth).bandwidth)
+        h = mp.mpf(kern.bandwidth)
         ez = [mp.exp(mp.mpf(float(v))) for v in z]
         total = mp.fsum(ez)
         s = [e / total for e in ez]
@@ -873,12 +865,7 @@ def mp_loss_and_grad(
         rsum = [mp.mpf(0)] * len(s)
         for tv in t:
             tm = mp.mpf(float(tv))
-            if kernel == "laplace":
-                k = [mp.exp(-abs(tm - xj) / h) / (2 * h) for xj in xs]
-            else:
-                k = [
-                    mp.exp(-((tm - xj) ** 2) / (2 * h * h)) / (h * mp.sqrt(2 * mp.pi)) for xj in xs
-                ]
+            k = [mp.exp(kern.mp_logpdf(tm - xj, h)) for xj in xs]
             q = mp.fsum(si * ki for si, ki in zip(s, k, strict=True))
             lsum -= mp.log(q)
             rsum = [ri + si * ki / q for ri, si, ki in zip(rsum, s, k, strict=True)]

@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from ._validate import as_points, as_scalar, as_vector
-from .kernels import Kernel, LogPdf, ScaledKernel, get_kernel, wrap_angle
+from .kernels import (
+    LogPdf,
+    ScaledKernel,
+    WrappedBox,
+    WrappedLaplace,
+    get_kernel,
+    wrap_angle,
+)
 from .loss import bin_grad, log_density, loss, loss_and_grad, softmax
 
 if TYPE_CHECKING:
@@ -64,63 +71,6 @@ CIRCLE_DEFAULTS: dict[str, object] = {
     "b": 0.5,
     "bandwidth": 0.6,
 }
-
-
-class WrappedLaplace(Kernel):
-    r"""Laplace kernel on the wrapped distance, normalised on the circle.
-
-    .. math::
-
-        K(d) = \frac{\exp(-|\operatorname{wrap}(d)|/h)}{2h\,(1 - e^{-\pi/h})},
-
-    since ``int_{-pi}^{pi} exp(-|d|/h) dd = 2h (1 - exp(-pi/h))``. Its log is linear in the
-    wrapped distance ``|wrap(d)|``, which is all the shift property needs, as long as the
-    wrapped distance itself shrinks linearly (no point crosses the antipode of a bin).
-
-    Examples
-    --------
-    >>> k = WrappedLaplace(bandwidth=1.0)
-    >>> from scipy.integrate import quad
-    >>> round(quad(lambda d: float(k.pdf(np.array([d]))[0]), -np.pi, np.pi)[0], 12)
-    1.0
-    >>> bool(np.isclose(k.logpdf(np.array([np.pi]))[0], k.logpdf(np.array([-np.pi]))[0]))
-    True
-    """
-
-    name = "wrapped_laplace"
-    circular = True
-
-    def logpdf(self, d: np.ndarray) -> np.ndarray:
-        h = self.bandwidth
-        w = wrap_angle(d)
-        # log(2h (1 - e^{-pi/h})) with expm1, accurate for large h too
-        return -np.abs(w) / h - (math.log(2.0 * h) + math.log(-math.expm1(-math.pi / h)))
-
-
-class WrappedBox(Kernel):
-    """Box kernel on the wrapped distance: ``1/h`` for ``|wrap(d)| <= h/2``, else 0.
-
-    Needs ``h <= 2 pi`` (the box must fit on the circle to be normalised).
-
-    Examples
-    --------
-    >>> k = WrappedBox(bandwidth=0.5)
-    >>> k.pdf(np.array([0.2, 2 * np.pi - 0.2, 0.3]))
-    array([2., 2., 0.])
-    """
-
-    name = "wrapped_box"
-    circular = True
-
-    def __init__(self, bandwidth: float = 1.0) -> None:
-        super().__init__(bandwidth)
-        if self.bandwidth > TWO_PI:
-            raise ValueError(f"bandwidth: the box must fit on the circle, got {self.bandwidth}")
-
-    def logpdf(self, d: np.ndarray) -> np.ndarray:
-        h = self.bandwidth
-        inside = np.abs(wrap_angle(d)) <= 0.5 * h
-        return np.where(inside, -math.log(h), -np.inf)
 
 
 def as_arc(a: object, b: object) -> tuple[float, float]:

@@ -25,7 +25,7 @@ import math
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from scipy.special import i0e
+from scipy.special import i0e, log_ndtr, ndtr
 
 from ._validate import as_bandwidth, as_scalar
 
@@ -39,6 +39,8 @@ __all__ = [
     "LogPdf",
     "ScaledKernel",
     "VonMises",
+    "WrappedBox",
+    "WrappedLaplace",
     "get_kernel",
     "wrap_angle",
 ]
@@ -57,7 +59,9 @@ def wrap_angle(d: np.ndarray) -> np.ndarray:
     >>> wrap_angle(np.array([np.pi, -np.pi, 3 * np.pi / 2]))
     array([ 3.14159265,  3.14159265, -1.57079633])
     """
-    return np.pi - np.mod(np.pi - np.asarray(d, dtype=float), 2 * np.pi)
+    d = np.asarray(d, dtype=float)
+    # angles already in (-pi, pi] are returned as they are, to the last bit
+    return np.where((d > -np.pi) & (d <= np.pi), d, np.pi - np.mod(np.pi - d, 2 * np.pi))
 
 
 class Kernel:
@@ -94,6 +98,39 @@ class Kernel:
     def pdf(self, d: np.ndarray) -> np.ndarray:
         """``K(d)``; may underflow to 0 far from the centre, where :meth:`logpdf` does not."""
         return np.exp(self.logpdf(d))
+
+    # What the methods and the studies ask of a kernel. A kernel that cannot answer raises
+    # NotImplementedError; callers turn that into a ValueError that names ``kernel``.
+
+    def kinks(self, x: np.ndarray) -> np.ndarray:
+        """Where ``t -> log K(t - x_j)`` has a jump in slope (or in value): none by default."""
+        return np.empty(0)
+
+    def dlogpdf(self, d: np.ndarray) -> np.ndarray:
+        """``d/dd log K(d)``, away from the kinks."""
+        raise NotImplementedError(f"{self.name}: no derivative of log K")
+
+    def log_shift_change(self, u: np.ndarray, delta: float) -> np.ndarray:
+        """``log K(u - delta) - log K(u)`` for distances ``u`` from a bin, in closed form:
+        the change of a point's log kernel when it moves ``delta`` toward the bin."""
+        raise NotImplementedError(f"{self.name}: no closed form for the shift")
+
+    def cdf(self, d: np.ndarray) -> np.ndarray:
+        """``C(d) = int_{-inf}^d K``."""
+        raise NotImplementedError(f"{self.name}: no cdf")
+
+    def log_mass(self, x: np.ndarray, a: float, b: float) -> np.ndarray:
+        """``log int_a^b K(t - x_j) dt`` for each point, accurate far from ``[a, b]``."""
+        raise NotImplementedError(f"{self.name}: no closed-form mass")
+
+    def self_overlap(self, d: np.ndarray) -> np.ndarray:
+        """``int K(t) K(t - d) dt``, the overlap of two kernels ``d`` apart."""
+        raise NotImplementedError(f"{self.name}: no closed-form overlap")
+
+    def mp_logpdf(self, d: object, h: object = None) -> object:
+        """``log K(d)`` in mpmath, at the working precision (for references); ``h`` defaults
+        to the bandwidth."""
+        raise NotImplementedError(f"{self.name}: no mpmath form")
 
     def log_rows(
         self, t: np.ndarray, x: np.ndarray, log_weights: np.ndarray | None = None
@@ -180,6 +217,12 @@ def _renormalise(offset: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.n
     return offset + top, rest - top[:, None]
 
 
+def _log_diff_exp(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """``log(exp(hi) - exp(lo))`` for ``hi >= lo``."""
+    with np.errstate(divide="ignore"):
+        return hi + np.log(-np.expm1(lo - hi))
+
+
 class Laplace(Kernel):
     """Laplace kernel ``K(d) = exp(-|d| / h) / (2 h)``.
 
@@ -202,6 +245,46 @@ class Laplace(Kernel):
         h = self.bandwidth
         with np.errstate(over="ignore"):
             return -np.abs(d) / h - (_LOG2 + math.log(h))
+
+    def kinks(self, x: np.ndarray) -> np.ndarray:
+        """The points themselves: ``|t - x_j|`` has a corner at ``t = x_j``."""
+        return np.asarray(x, dtype=float)
+
+    def dlogpdf(self, d: np.ndarray) -> np.ndarray:
+        return -np.sign(d) / self.bandwidth
+
+    def log_shift_change(self, u: np.ndarray, delta: float) -> np.ndarray:
+        """``delta/h`` while the point has not reached the bin (``delta <= u``), then
+        ``(2u - delta)/h``: ``delta/h - 2 max(0, delta - u)/h``. Needs ``u >= 0``."""
+        uu = np.asarray(u, dtype=float)
+        if np.any(uu < 0):
+            raise ValueError("u: the closed form for the Laplace kernel needs every u_j >= 0")
+        h = self.bandwidth
+        return delta / h - 2.0 * np.maximum(0.0, delta - uu) / h
+
+    def cdf(self, d: np.ndarray) -> np.ndarray:
+        s = np.asarray(d, dtype=float) / self.bandwidth
+        return np.where(s < 0, 0.5 * np.exp(np.minimum(s, 0.0)), 1.0 - 0.5 * np.exp(-np.abs(s)))
+
+    def log_mass(self, x: np.ndarray, a: float, b: float) -> np.ndarray:
+        # closed form on each side of [a, b]; inside, 1 - (e^{-hi} + e^{lo}) / 2
+        x = np.asarray(x, dtype=float)
+        lo, hi = (a - x) / self.bandwidth, (b - x) / self.bandwidth
+        width = hi - lo
+        side = np.log(0.5) + np.log(-np.expm1(-width))
+        inside = np.log1p(-0.5 * (np.exp(-np.maximum(hi, 0.0)) + np.exp(np.minimum(lo, 0.0))))
+        return np.where(lo >= 0, -lo + side, np.where(hi <= 0, hi + side, inside))
+
+    def self_overlap(self, d: np.ndarray) -> np.ndarray:
+        """``(1 + |d|/h) exp(-|d|/h) / (4 h)``."""
+        s = np.abs(np.asarray(d, dtype=float)) / self.bandwidth
+        return (1 + s) * np.exp(-s) / (4 * self.bandwidth)
+
+    def mp_logpdf(self, d: object, h: object = None) -> object:
+        import mpmath as mp
+
+        hh = mp.mpf(self.bandwidth) if h is None else h
+        return -abs(d) / hh - mp.log(2 * hh)
 
     def log_rows(
         self, t: np.ndarray, x: np.ndarray, log_weights: np.ndarray | None = None
@@ -231,6 +314,7 @@ class Laplace(Kernel):
 
 _LOG2 = math.log(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_TWO_PI = 2.0 * math.pi
 
 
 class Gaussian(Kernel):
@@ -250,6 +334,39 @@ class Gaussian(Kernel):
         h = self.bandwidth
         with np.errstate(over="ignore"):
             return -0.5 * (np.asarray(d) / h) ** 2 - (math.log(h) + _LOG_SQRT_2PI)
+
+    def dlogpdf(self, d: np.ndarray) -> np.ndarray:
+        return -np.asarray(d, dtype=float) / self.bandwidth**2
+
+    def log_shift_change(self, u: np.ndarray, delta: float) -> np.ndarray:
+        """``(2 u delta - delta^2) / (2 h^2)``."""
+        h = self.bandwidth
+        return (2.0 * np.asarray(u, dtype=float) - delta) * delta / (2.0 * h * h)
+
+    def cdf(self, d: np.ndarray) -> np.ndarray:
+        return ndtr(np.asarray(d, dtype=float) / self.bandwidth)
+
+    def log_mass(self, x: np.ndarray, a: float, b: float) -> np.ndarray:
+        # Phi(hi) - Phi(lo); right of the interval, the mirrored tails
+        x = np.asarray(x, dtype=float)
+        lo, hi = (a - x) / self.bandwidth, (b - x) / self.bandwidth
+        return np.where(
+            lo > 0,
+            _log_diff_exp(log_ndtr(-lo), log_ndtr(-hi)),
+            _log_diff_exp(log_ndtr(hi), log_ndtr(lo)),
+        )
+
+    def self_overlap(self, d: np.ndarray) -> np.ndarray:
+        """The normal density with variance ``2 h^2``."""
+        h = self.bandwidth
+        d = np.asarray(d, dtype=float)
+        return np.exp(-(d**2) / (4 * h * h)) / (2 * h * math.sqrt(math.pi))
+
+    def mp_logpdf(self, d: object, h: object = None) -> object:
+        import mpmath as mp
+
+        hh = mp.mpf(self.bandwidth) if h is None else h
+        return -(d * d) / (2 * hh * hh) - mp.log(hh * mp.sqrt(2 * mp.pi))
 
     def log_rows(
         self, t: np.ndarray, x: np.ndarray, log_weights: np.ndarray | None = None
@@ -291,6 +408,17 @@ class Box(Kernel):
         inside = np.abs(d) <= 0.5 * h
         return np.where(inside, -math.log(h), -np.inf)
 
+    def kinks(self, x: np.ndarray) -> np.ndarray:
+        """The box edges ``x_j -+ h/2``, where ``K`` jumps."""
+        x = np.asarray(x, dtype=float)
+        return np.concatenate([x - 0.5 * self.bandwidth, x + 0.5 * self.bandwidth])
+
+    def mp_logpdf(self, d: object, h: object = None) -> object:
+        import mpmath as mp
+
+        hh = mp.mpf(self.bandwidth) if h is None else h
+        return -mp.log(hh) if abs(d) <= hh / 2 else mp.ninf
+
 
 class VonMises(Kernel):
     """Von Mises kernel on the circle, ``exp(kappa cos d) / (2 pi I0(kappa))``.
@@ -330,6 +458,23 @@ class VonMises(Kernel):
         if h > 1e-150:
             return -math.log(2.0 * math.pi * float(i0e(self.kappa)))
         return -math.log(h) - _LOG_SQRT_2PI
+
+    def dlogpdf(self, d: np.ndarray) -> np.ndarray:
+        return -np.sin(np.asarray(d, dtype=float)) / self.bandwidth**2
+
+    def log_shift_change(self, u: np.ndarray, delta: float) -> np.ndarray:
+        """``kappa (cos(u - delta) - cos u) = 2 kappa sin(delta/2) sin(u - delta/2)``, without
+        cancellation."""
+        u = np.asarray(u, dtype=float)
+        return 2.0 * math.sin(0.5 * delta) * np.sin(u - 0.5 * delta) / self.bandwidth**2
+
+    def mp_logpdf(self, d: object, h: object = None) -> object:
+        import mpmath as mp
+
+        hh = mp.mpf(self.bandwidth) if h is None else h
+        kappa = 1 / (hh * hh)
+        log_i0 = mp.log(mp.besseli(0, kappa))
+        return -2 * kappa * mp.sin(d / 2) ** 2 + kappa - mp.log(2 * mp.pi) - log_i0
 
     def logpdf(self, d: np.ndarray) -> np.ndarray:
         # kappa*cos(d) - log(2 pi I0(kappa)) with cos(d) - 1 = -2 sin(d/2)**2, and
@@ -389,6 +534,69 @@ def _sin_half(hi: np.ndarray, lo: np.ndarray, scale: float) -> np.ndarray:
     k = 0.5 / scale
     u, v = k * hi, k * lo
     return np.sin(u) * np.cos(v) + np.cos(u) * np.sin(v)
+
+
+class WrappedLaplace(Kernel):
+    r"""Laplace kernel on the wrapped distance, normalised on the circle.
+
+    .. math::
+
+        K(d) = \frac{\exp(-|\operatorname{wrap}(d)|/h)}{2h\,(1 - e^{-\pi/h})},
+
+    since ``int_{-pi}^{pi} exp(-|d|/h) dd = 2h (1 - exp(-pi/h))``. Its log is linear in the
+    wrapped distance ``|wrap(d)|``, which is all the shift property needs, as long as the
+    wrapped distance itself shrinks linearly (no point crosses the antipode of a bin).
+
+    Examples
+    --------
+    >>> k = WrappedLaplace(bandwidth=1.0)
+    >>> from scipy.integrate import quad
+    >>> round(quad(lambda d: float(k.pdf(np.array([d]))[0]), -np.pi, np.pi)[0], 12)
+    1.0
+    >>> bool(np.isclose(k.logpdf(np.array([np.pi]))[0], k.logpdf(np.array([-np.pi]))[0]))
+    True
+    """
+
+    name = "wrapped_laplace"
+    circular = True
+    positive = True
+
+    def log_shift_change(self, u: np.ndarray, delta: float) -> np.ndarray:
+        """As for :class:`Laplace`, for wrapped distances ``0 <= u_j <= pi`` that shrink
+        (no point crosses the antipode of the bin)."""
+        return Laplace(self.bandwidth).log_shift_change(u, delta)
+
+    def logpdf(self, d: np.ndarray) -> np.ndarray:
+        h = self.bandwidth
+        w = wrap_angle(d)
+        # log(2h (1 - e^{-pi/h})) with expm1, accurate for large h too
+        return -np.abs(w) / h - (math.log(2.0 * h) + math.log(-math.expm1(-math.pi / h)))
+
+
+class WrappedBox(Kernel):
+    """Box kernel on the wrapped distance: ``1/h`` for ``|wrap(d)| <= h/2``, else 0.
+
+    Needs ``h <= 2 pi`` (the box must fit on the circle to be normalised).
+
+    Examples
+    --------
+    >>> k = WrappedBox(bandwidth=0.5)
+    >>> k.pdf(np.array([0.2, 2 * np.pi - 0.2, 0.3]))
+    array([2., 2., 0.])
+    """
+
+    name = "wrapped_box"
+    circular = True
+
+    def __init__(self, bandwidth: float = 1.0) -> None:
+        super().__init__(bandwidth)
+        if self.bandwidth > _TWO_PI:
+            raise ValueError(f"bandwidth: the box must fit on the circle, got {self.bandwidth}")
+
+    def logpdf(self, d: np.ndarray) -> np.ndarray:
+        h = self.bandwidth
+        inside = np.abs(wrap_angle(d)) <= 0.5 * h
+        return np.where(inside, -math.log(h), -np.inf)
 
 
 class CustomKernel(Kernel):
@@ -458,7 +666,11 @@ class ScaledKernel(Kernel):
         return offset + self.log_c, rest
 
 
-KERNELS: dict[str, type[Kernel]] = {k.name: k for k in (Laplace, Gaussian, Box, VonMises)}
+#: The kernels by name, for :func:`get_kernel`. The first four are on the line (von Mises on
+#: the circle); the wrapped ones are the line kernels folded onto the circle.
+KERNELS: dict[str, type[Kernel]] = {
+    k.name: k for k in (Laplace, Gaussian, Box, VonMises, WrappedLaplace, WrappedBox)
+}
 
 
 def get_kernel(kernel: str | LogPdf = "laplace", bandwidth: float = 1.0) -> Kernel:
@@ -467,9 +679,10 @@ def get_kernel(kernel: str | LogPdf = "laplace", bandwidth: float = 1.0) -> Kern
     Parameters
     ----------
     kernel : str or object with ``logpdf(d)``
-        One of ``"laplace"``, ``"gaussian"``, ``"box"``, ``"vonmises"``, a :class:`Kernel`
-        instance (used as it is), or any object with ``logpdf(d)`` (wrapped, used as it is:
-        ``bandwidth`` is not applied to it).
+        A name in :data:`KERNELS` (``"laplace"``, ``"gaussian"``, ``"box"``, ``"vonmises"``,
+        ``"wrapped_laplace"``, ``"wrapped_box"``), a :class:`Kernel` instance (used as it
+        is), or any object with ``logpdf(d)`` (wrapped, used as it is: ``bandwidth`` is not
+        applied to it). Not a class: pass an instance.
     bandwidth : float
         ``h > 0``, for a kernel given by name.
 
@@ -490,7 +703,13 @@ def get_kernel(kernel: str | LogPdf = "laplace", bandwidth: float = 1.0) -> Kern
     Traceback (most recent call last):
     ...
     ValueError: kernel: unknown kernel name 'cauchy'; expected one of 'laplace', \
-'gaussian', 'box', 'vonmises', or an object with a logpdf(d) method
+'gaussian', 'box', 'vonmises', 'wrapped_laplace', 'wrapped_box', or an object with a \
+logpdf(d) method
+    >>> get_kernel(Laplace)
+    Traceback (most recent call last):
+    ...
+    ValueError: kernel: got the class Laplace; pass an instance, for example \
+Laplace(bandwidth=0.5), or a kernel name such as 'laplace'
     """
     h = as_bandwidth(bandwidth)
     if isinstance(kernel, str):

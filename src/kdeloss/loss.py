@@ -20,7 +20,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_bins, as_bins_at, as_interval, as_points, as_scalar, as_tol
+from . import fast
+from ._validate import (
+    as_background,
+    as_bins,
+    as_bins_at,
+    as_interval,
+    as_points,
+    as_scalar,
+    as_tol,
+)
 from .kernels import Kernel, LogPdf, get_kernel
 from .logspace import (
     log_softmax,
@@ -36,6 +45,7 @@ from .logspace import (
 __all__ = [
     "bin_centers",
     "bin_grad",
+    "density_terms",
     "log_density",
     "log_softmax",
     "loss",
@@ -76,7 +86,7 @@ def bin_centers(a: float, b: float, bins: int) -> np.ndarray:
 _BLOCK_ENTRIES = 2**19
 
 
-def _core(
+def density_terms(
     z: np.ndarray,
     x: np.ndarray,
     t: np.ndarray,
@@ -85,7 +95,11 @@ def _core(
     eps: float = 0.0,
     log_u: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``log q(t_m)``, ``r[m, j]`` and ``pi[m]`` for clean inputs.
+    """``log q(t_m)``, ``r[m, j]`` and ``pi[m]``: the pieces every quantity is made of.
+
+    For modules and advanced users: the inputs are taken as clean (validated arrays,
+    a resolved :class:`kdeloss.Kernel`, ``0 <= eps < 1``), and the whole ``M x N`` table
+    is held. ``what`` names the caller's argument in the uncovered-bin error.
 
     ``q = (1 - eps) * sum_j S_j K_j + eps * u`` and ``pi = (1 - eps) * sum_j S_j K_j / q`` is
     the probability that the model, not the background, explains ``t_m``. Without a
@@ -120,12 +134,12 @@ def _core_blocks(
     eps: float = 0.0,
     log_u: float = 0.0,
 ) -> np.ndarray:
-    """``log q(t_m)`` alone, from :func:`_core` on blocks of rows (bounded memory)."""
+    """``log q(t_m)`` alone, from :func:`density_terms` on blocks of rows (bounded memory)."""
     rows = max(1, _BLOCK_ENTRIES // x.size)
     parts = []
     for i in range(0, t.size, rows):
         try:
-            parts.append(_core(z, x, t[i : i + rows], kern, what, eps, log_u)[0])
+            parts.append(density_terms(z, x, t[i : i + rows], kern, what, eps, log_u)[0])
         except ValueError as err:
             raise _renumbered(err, i) from None
     return np.concatenate(parts)
@@ -139,14 +153,6 @@ def _renumbered(err: ValueError, first: int) -> ValueError:
     if not (sep and sep2 and number.isdigit()):
         return err
     return ValueError(f"{head} bin {first + int(number)} at t{rest}")
-
-
-def _background(background: object) -> float:
-    """Validate ``background``: a weight in [0, 1)."""
-    eps = as_scalar("background", background)
-    if not 0.0 <= eps < 1.0:
-        raise ValueError(f"background: must be in [0, 1), got {eps}")
-    return eps
 
 
 def _log_background_density(density: object) -> float:
@@ -262,13 +268,11 @@ def loss_and_grad(
     """
     z, x = as_points(z, x)
     aa, bb = as_interval(a, b)
-    eps = _background(background)
+    eps = as_background(background)
     log_u = -log_width(aa, bb)
     kern = get_kernel(kernel, bandwidth)
     t = bin_centers(aa, bb, bins)
     tol = as_tol(tol)
-    from . import fast  # here, not at the top: fast imports this module
-
     how = fast.choose_method(method, kern, x.size, t.size)
     if how == "sorted":
         return fast.sorted_laplace(z, x, t, kern.bandwidth, eps, log_u)
@@ -287,7 +291,7 @@ def _dense_loss_and_grad(
     z: np.ndarray, x: np.ndarray, t: np.ndarray, kern: Kernel, eps: float, log_u: float
 ) -> tuple[float, np.ndarray]:
     """The direct method with the whole ``M x N`` table in memory, for small problems."""
-    logq, r, pi = _core(z, x, t, kern, "bins", eps, log_u)
+    logq, r, pi = density_terms(z, x, t, kern, "bins", eps, log_u)
     if eps == 0.0:
         grad = softmax(z) - r.mean(axis=0)
     else:
@@ -327,7 +331,7 @@ def loss(
     """
     z, x = as_points(z, x, allow_complex=True)
     aa, bb = as_interval(a, b)
-    eps = _background(background)
+    eps = as_background(background)
     log_u = -log_width(aa, bb)
     kern = get_kernel(kernel, bandwidth)
     t = bin_centers(aa, bb, bins)
@@ -349,11 +353,11 @@ def _at(
     background_density: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
     z, x = as_points(z, x)
-    eps = _background(background)
+    eps = as_background(background)
     log_u = _log_background_density(background_density)
     kern = get_kernel(kernel, bandwidth)
     tt, scalar = as_bins_at(t)
-    logq, r, pi = _core(z, x, tt, kern, "t", eps, log_u)
+    logq, r, pi = density_terms(z, x, tt, kern, "t", eps, log_u)
     return z, logq, r, pi, scalar
 
 

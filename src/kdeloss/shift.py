@@ -326,21 +326,14 @@ def log_kernel_change(
     """
     uu = as_vector("u", u)
     d = _as_delta(delta)
-    h = float(bandwidth)
-    if kernel in ("laplace", "wrapped_laplace"):
-        if np.any(uu < 0):
-            raise ValueError("u: the closed form for the Laplace kernel needs every u_j >= 0")
-        return d / h - 2.0 * np.maximum(0.0, d - uu) / h
-    if kernel == "gaussian":
-        return (2.0 * uu * d - d * d) / (2.0 * h * h)
-    if kernel == "vonmises":
-        kappa = 1.0 / (h * h)
-        # cos(u - d) - cos(u) = 2 sin(d/2) sin(u - d/2), without cancellation
-        return 2.0 * kappa * math.sin(0.5 * d) * np.sin(uu - 0.5 * d)
-    raise ValueError(
-        f"kernel: no closed form for {kernel!r}; expected 'laplace', 'gaussian', 'vonmises' "
-        "or 'wrapped_laplace'"
-    )
+    kern = get_kernel(kernel, bandwidth)
+    try:
+        return kern.log_shift_change(uu, d)
+    except NotImplementedError:
+        raise ValueError(
+            f"kernel: no closed form for {kern.name!r}; expected 'laplace', 'gaussian', "
+            "'vonmises' or 'wrapped_laplace'"
+        ) from None
 
 
 def predicted_bin_grad(
@@ -370,8 +363,7 @@ def predicted_bin_grad(
     """
     zz, xx = as_points(z, x)
     tt = as_scalar("t", t)
-    circular = kernel in ("vonmises", "wrapped_laplace")
-    u = ahead_distances(xx, tt, circular=circular)
+    u = ahead_distances(xx, tt, circular=get_kernel(kernel, bandwidth).circular)
     logr0 = _log_responsibilities_at(zz, xx, tt, kernel, bandwidth)
     e = logr0 + log_kernel_change(u, delta, kernel=kernel, bandwidth=bandwidth)
     return softmax(zz) - softmax(e)
@@ -381,10 +373,6 @@ def _log_responsibilities_at(
     z: np.ndarray, x: np.ndarray, t: float, kernel: KernelLike, bandwidth: float
 ) -> np.ndarray:
     """``log r(t)`` computed in log space, so tiny responsibilities keep their digits."""
-    if kernel == "wrapped_laplace":
-        from .circle import WrappedLaplace
-
-        kernel = WrappedLaplace(bandwidth)
     kern = get_kernel(kernel, bandwidth)
     return log_softmax(log_softmax(z) + kern.logpdf(t - x))
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import as_bins, as_interval, as_points, as_scalar
+from ._validate import as_background, as_bins, as_interval, as_points, as_scalar
 from .kernels import LogPdf, get_kernel
 from .logspace import log_width
-from .loss import _background, _core, bin_centers, log_softmax, loss_and_grad
+from .loss import bin_centers, density_terms, log_softmax, loss_and_grad
 
 __all__ = ["Trajectory", "em", "gradient_descent"]
 
@@ -147,14 +147,14 @@ def em(
     """
     z, x = as_points(z0, x)
     aa, bb = as_interval(a, b)
-    eps = _background(background)
+    eps = as_background(background)
     log_u = -log_width(aa, bb)
     kern = get_kernel(kernel, bandwidth)
     t = bin_centers(aa, bb, as_bins(bins))
     n = _steps(steps)
     zs = [log_softmax(z)]
     for _ in range(n):
-        _, r, pi = _core(zs[-1], x, t, kern, "bins", eps, log_u)
+        _, r, pi = density_terms(zs[-1], x, t, kern, "bins", eps, log_u)
         post = (pi[:, None] * r).mean(axis=0)
         with np.errstate(divide="ignore"):
             znew = np.log(post) - np.log(post.sum())
