@@ -1,4 +1,4 @@
-"""Alternative losses (kdeloss.alternatives, book/dynamics.md): values against independent
+"""Alternative losses (kdeloss.book.alternatives, book/dynamics.md): values against independent
 quadrature, gradients against finite differences and SymPy, and the far-cluster limits of
 thm-alternatives-far."""
 
@@ -13,8 +13,8 @@ import sympy as sp
 from scipy.integrate import quad
 
 import kdeloss
-from kdeloss import alternatives as alt
 from kdeloss import symbolic as ks
+from kdeloss.book import alternatives as alt
 
 RNG = np.random.default_rng(31)
 KERNELS = ["gaussian", "laplace"]

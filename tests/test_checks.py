@@ -1,4 +1,4 @@
-"""kdeloss.checks: each helper against a case with a known answer."""
+"""kdeloss.book.checks: each helper against a case with a known answer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import kdeloss
-from kdeloss import checks
+from kdeloss.book import checks
 
 Z = np.array([0.3, -0.4, 0.2, 0.0])
 X = np.array([-1.6, -0.35, 0.45, 2.1])

@@ -11,7 +11,7 @@ import sympy as sp
 from scipy.integrate import quad
 
 from kdeloss import ScaledKernel, bin_grad, get_kernel, loss_and_grad, softmax
-from kdeloss.circle import (
+from kdeloss.book.circle import (
     CIRCLE_DEFAULTS,
     WrappedBox,
     WrappedLaplace,
@@ -22,7 +22,12 @@ from kdeloss.circle import (
     in_arc,
     plot_polar_density,
 )
-from kdeloss.shift import gradient_change_curve, interval_arrival, shift_toward, sympy_shift_bin
+from kdeloss.book.shift import (
+    gradient_change_curve,
+    interval_arrival,
+    shift_toward,
+    sympy_shift_bin,
+)
 
 Z = np.array(CIRCLE_DEFAULTS["z"])
 X = np.array(CIRCLE_DEFAULTS["x"])

@@ -12,7 +12,7 @@ import pytest
 import sympy as sp
 
 import kdeloss
-from kdeloss import checks
+from kdeloss.book import checks
 from kdeloss.symbolic import closed_form, gradient, gradient_matches_closed_form, make_symbols
 
 # The binning-error problem (numerical-checks) and the derivation's numeric check.

@@ -10,6 +10,7 @@ import pytest
 from widget_harness import player_frames, widget_picture
 
 import kdeloss
+from kdeloss.book.plots import OKABE_ITO
 from kdeloss.demos import (
     RemedyFrame,
     assert_offline,
@@ -21,7 +22,6 @@ from kdeloss.demos import (
     remedy_widget,
 )
 from kdeloss.demos.remedy import POINT_COLOURS, REMEDY_FIGSIZE
-from kdeloss.plots import OKABE_ITO
 
 # --- the frame -------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 thm-same-responsibilities, thm-far-wrong-class, the box-kernel/softmax-classification
 identity, thm-background (by complex step) and thm-background-far (the bound), plus the
-set-ups, measurements and plotting helpers of :mod:`kdeloss.dynamics`.
+set-ups, measurements and plotting helpers of :mod:`kdeloss.book.dynamics`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import sympy as sp
 from scipy.special import logsumexp
 
 import kdeloss
-from kdeloss import dynamics as dyn
 from kdeloss import symbolic as ks
+from kdeloss.book import dynamics as dyn
 
 RNG = np.random.default_rng(2022)
 

@@ -1,4 +1,4 @@
-"""kdeloss.figures: what is drawn is the library's numbers; tables and numbers format cleanly."""
+"""kdeloss.book.figures: what is drawn is the library's numbers; tables and numbers format."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import kdeloss
-from kdeloss import checks, figures
+from kdeloss.book import checks, figures
 
 Z = np.array([0.6, -0.4, 0.0])
 X = np.array([-1.3, 0.2, 1.4])

@@ -1,11 +1,11 @@
-"""What kdeloss.plots draws: the library's own q, the target box, the weighted points."""
+"""What kdeloss.book.plots draws: the library's own q, the target box, the weighted points."""
 
 import matplotlib
 import numpy as np
 import pytest
 
 import kdeloss
-from kdeloss.plots import OKABE_ITO, density_grid, plot_density
+from kdeloss.book.plots import OKABE_ITO, density_grid, plot_density
 
 Z = np.array([0.5, -1.0, 0.0])
 X = np.array([-2.0, 0.3, 4.0])

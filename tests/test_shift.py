@@ -12,7 +12,7 @@ import sympy as sp
 from scipy.integrate import quad
 
 from kdeloss import bin_centers, bin_grad, log_density, loss_and_grad, responsibilities, softmax
-from kdeloss.shift import (
+from kdeloss.book.shift import (
     ahead_distances,
     approach_directions,
     bin_arrival,

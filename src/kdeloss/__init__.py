@@ -2,21 +2,28 @@
 
 The per-bin gradient is "weight minus responsibility", ``dl/dz_i = S_i - r_i(t)``; the
 binned loss's gradient is ``S_i - mean_m r_i(t_m)``. Everything is computed in log space.
+This package is the core library: it needs NumPy and SciPy only. What only the book uses
+(figures, studies, demos) is in :mod:`kdeloss.book`, which the core never imports.
 
 Modules
 -------
-kernels
-    The kernels (``"laplace"``, ``"gaussian"``, ``"box"``, ``"vonmises"``) and
-    :func:`get_kernel`.
 loss
     :func:`loss_and_grad`, :func:`bin_grad`, :func:`responsibilities`,
-    :func:`log_density`.
-naive
-    The literal density formula, for contrast: it turns to NaN far from the target.
+    :func:`log_density`, :func:`model_probability`, :func:`loss`, :func:`bin_centers`.
+kernels
+    The kernels (``"laplace"``, ``"gaussian"``, ``"box"``, ``"vonmises"``,
+    ``"wrapped_laplace"``, ``"wrapped_box"``), :class:`ScaledKernel` and
+    :func:`get_kernel`. What the methods ask of a kernel lives on its class.
+fast
+    The methods of :func:`loss_and_grad`: ``"direct"``, ``"sorted"``, ``"fft"``, ``"auto"``.
+logspace
+    ``log_softmax``, ``softmax``, ``logaddexp``, the row log-sum-exp and the shared errors.
 training
     :func:`gradient_descent` on the logits and :func:`em` on the weights.
 symbolic
-    SymPy builders for the one-bin loss and its gradient (imported on demand).
+    SymPy builders for the one-bin loss and its gradient (SymPy imported on demand).
+naive
+    The literal density formula, for contrast: it turns to NaN far from the target.
 """
 
 from .kernels import (
@@ -27,6 +34,8 @@ from .kernels import (
     Laplace,
     ScaledKernel,
     VonMises,
+    WrappedBox,
+    WrappedLaplace,
     get_kernel,
     wrap_angle,
 )
@@ -55,6 +64,8 @@ __all__ = [
     "ScaledKernel",
     "Trajectory",
     "VonMises",
+    "WrappedBox",
+    "WrappedLaplace",
     "bin_centers",
     "bin_grad",
     "em",

@@ -59,7 +59,7 @@ APP = "notebooks"
 LAB_EXTENSIONS = ("@jupyterlite/pyodide-kernel-extension", "@jupyter-widgets/jupyterlab-manager")
 #: the first cell of every lite notebook (the pyodide kernel turns %pip into piplite)
 SETUP_TAG = "lite-setup"
-PIP_LINE = "%pip install -q kdeloss[demos,symbolic] kdeloss-lite"
+PIP_LINE = "%pip install -q kdeloss[book] kdeloss-lite"
 SETUP_SOURCE = (
     "# Only in JupyterLite (this notebook runs in your browser, on Pyodide): install kdeloss,\n"
     "# which comes with the book's site, and a stand-in for myst_nb.glue, which the book uses\n"

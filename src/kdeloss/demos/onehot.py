@@ -36,9 +36,9 @@ from matplotlib.figure import Figure, FigureBase
 from scipy.special import gammaln
 
 from .._validate import as_bandwidth, as_scalar
+from ..book.plots import OKABE_ITO
 from ..kernels import Kernel
 from ..loss import bin_grad, softmax
-from ..plots import OKABE_ITO
 from .player import FIGSIZE, DemoWidget, demo_axes, player
 
 __all__ = [

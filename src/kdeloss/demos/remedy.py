@@ -31,8 +31,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .._validate import as_scalar
+from ..book.plots import OKABE_ITO
 from ..loss import model_probability
-from ..plots import OKABE_ITO
 from ..training import gradient_descent
 from .player import FIGSIZE, DemoWidget, demo_axes, player
 

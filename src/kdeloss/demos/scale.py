@@ -33,9 +33,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure, FigureBase
 
 from .._validate import as_bandwidth, as_interval, as_scalar
+from ..book.plots import OKABE_ITO
 from ..loss import loss_and_grad, softmax
 from ..naive import naive_loss_and_grad
-from ..plots import OKABE_ITO
 from .player import FIGSIZE, DemoWidget, demo_axes, player
 
 __all__ = [

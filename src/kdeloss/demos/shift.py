@@ -1,9 +1,9 @@
 r"""The shift demo: every point glides toward the target centre at one speed.
 
 One parameter, the distance ``delta`` every point has moved toward the centre ``c`` of the
-target ``[a, b]`` (:func:`kdeloss.shift.shift_toward`). Each picture shows the points on the
+target ``[a, b]`` (:func:`kdeloss.book.shift.shift_toward`). Each picture shows the points on the
 line with the target interval, the per-bin gradient at the centre bin, the whole-interval
-gradient (the unbinned loss, :func:`kdeloss.shift.interval_loss_and_grad`) and the losses
+gradient (the unbinned loss, :func:`kdeloss.book.shift.interval_loss_and_grad`) and the losses
 against ``delta``. With the Laplace kernel the interval bars hold still until the first
 point reaches ``[a, b]`` and the centre bars until the first point reaches ``c``
 (the theorems ``thm-laplace-shift-bin`` and ``thm-laplace-shift-interval`` of the book); with
@@ -35,15 +35,15 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .._validate import as_bandwidth, as_interval, as_points, as_scalar
-from ..kernels import get_kernel
-from ..loss import log_density, responsibilities, softmax
-from ..plots import OKABE_ITO
-from ..shift import (
+from ..book.plots import OKABE_ITO
+from ..book.shift import (
     bin_arrival,
     gradient_change_curve,
     interval_arrival,
     shift_toward,
 )
+from ..kernels import get_kernel
+from ..loss import log_density, responsibilities, softmax
 from .player import DemoWidget, demo_axes, player
 
 __all__ = [

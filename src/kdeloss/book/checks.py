@@ -39,9 +39,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import integrate
 
-from ._validate import as_bins, as_interval, as_points, as_vector
-from .kernels import Laplace, LogPdf, get_kernel
-from .loss import bin_centers, bin_grad, log_density, loss, loss_and_grad, responsibilities
+from .._validate import as_bins, as_interval, as_points, as_vector
+from ..kernels import Laplace, LogPdf, get_kernel
+from ..loss import bin_centers, bin_grad, log_density, loss, loss_and_grad, responsibilities
 
 __all__ = [
     "EPS",
@@ -200,7 +200,7 @@ def complex_step_gradient(
 
 @functools.lru_cache(maxsize=16)
 def _lambdified(n: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    from .symbolic import lambdify_gradient
+    from ..symbolic import lambdify_gradient
 
     return lambdify_gradient(n)
 

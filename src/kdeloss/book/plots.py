@@ -1,7 +1,7 @@
 """Figures for the book: the model density ``q`` against the uniform target.
 
 Matplotlib is an optional dependency (``pip install kdeloss[demos]``), so this module is not
-imported by ``import kdeloss``; import it as ``from kdeloss.plots import plot_density``.
+imported by ``import kdeloss``; import it as ``from kdeloss.book.plots import plot_density``.
 
 Colours come from the Okabe-Ito palette, which stays distinguishable under the common forms
 of colour blindness; the curves also differ in line style, so no information is carried by
@@ -17,9 +17,9 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
 from matplotlib.lines import Line2D
 
-from ._validate import as_interval, as_points, as_vector
-from .kernels import LogPdf, get_kernel
-from .loss import log_density, softmax
+from .._validate import as_interval, as_points, as_vector
+from ..kernels import LogPdf, get_kernel
+from ..loss import log_density, softmax
 
 __all__ = ["OKABE_ITO", "DensityArtists", "density_grid", "plot_density"]
 

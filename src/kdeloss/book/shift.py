@@ -49,9 +49,9 @@ from typing import Any
 import numpy as np
 from scipy.integrate import quad_vec
 
-from ._validate import as_interval, as_points, as_scalar, as_vector
-from .kernels import Kernel, LogPdf, get_kernel, wrap_angle
-from .loss import bin_centers, bin_grad, log_density, log_softmax, loss_and_grad, softmax
+from .._validate import as_interval, as_points, as_scalar, as_vector
+from ..kernels import Kernel, LogPdf, get_kernel, wrap_angle
+from ..loss import bin_centers, bin_grad, log_density, log_softmax, loss_and_grad, softmax
 
 __all__ = [
     "ShiftCurve",
@@ -669,7 +669,7 @@ def sympy_shift_bin(n: int = 3) -> tuple[list[Any], Any]:
     """
     import sympy as sp
 
-    from .symbolic import bin_loss, gradient
+    from ..symbolic import bin_loss, gradient
 
     z = sp.symbols(f"z1:{n + 1}", real=True)
     e = sp.symbols(f"e1:{n + 1}", nonnegative=True)

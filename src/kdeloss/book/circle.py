@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ._validate import as_points, as_scalar, as_vector
-from .kernels import (
+from .._validate import as_points, as_scalar, as_vector
+from ..kernels import (
     LogPdf,
     ScaledKernel,
     WrappedBox,
@@ -37,7 +37,7 @@ from .kernels import (
     get_kernel,
     wrap_angle,
 )
-from .loss import bin_grad, log_density, loss, loss_and_grad, softmax
+from ..loss import bin_grad, log_density, loss, loss_and_grad, softmax
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -47,8 +47,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CIRCLE_DEFAULTS",
     "PolarArtists",
-    "WrappedBox",
-    "WrappedLaplace",
     "arc_distance",
     "arc_margins",
     "as_arc",

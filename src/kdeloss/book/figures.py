@@ -1,7 +1,7 @@
 """Figures and small tables for the chapters on the gradient, its checks and EM.
 
 Matplotlib is an optional dependency, so ``import kdeloss`` does not import this module;
-use ``from kdeloss import figures``. Each ``plot_*`` function draws on axes it is given and
+use ``from kdeloss.book import figures``. Each ``plot_*`` function draws on axes it is given and
 returns what it drew, so tests can compare the drawn data with the library's numbers.
 Colours are the Okabe-Ito palette (:data:`COLORS`), and curves that must be told apart also
 differ in line style or marker.
@@ -20,10 +20,10 @@ from matplotlib.axes import Axes
 from matplotlib.container import BarContainer
 from matplotlib.lines import Line2D
 
-from ._validate import as_interval, as_points
+from .._validate import as_interval, as_points
+from ..kernels import LogPdf, get_kernel
+from ..loss import log_density, responsibilities, softmax
 from .checks import EPS, BinningStudy, StepSweep
-from .kernels import LogPdf, get_kernel
-from .loss import log_density, responsibilities, softmax
 from .plots import OKABE_ITO
 
 __all__ = [
@@ -54,7 +54,7 @@ COLORS: tuple[str, ...] = (
     OKABE_ITO["black"],
 )
 
-#: Colour of the shaded target interval (as in :func:`kdeloss.plots.plot_density`).
+#: Colour of the shaded target interval (as in :func:`kdeloss.book.plots.plot_density`).
 TARGET_COLOR: str = OKABE_ITO["orange"]
 
 _STYLES = ("-", "--", "-.", ":")
@@ -306,7 +306,7 @@ def plot_step_sweep(ax: Axes, sweep: StepSweep) -> list[Line2D]:
     Examples
     --------
     >>> import matplotlib.pyplot as plt
-    >>> from kdeloss.checks import fd_step_sweep
+    >>> from kdeloss.book.checks import fd_step_sweep
     >>> sw = fd_step_sweep([0.3, -0.2], [-0.5, 1.5], 0.0, 1.0, np.logspace(-1, -9, 9))
     >>> fig, ax = plt.subplots()
     >>> lines = plot_step_sweep(ax, sw)
@@ -368,7 +368,7 @@ def plot_binning_convergence(
     Left (``ax_abs``): ``|L_M - L|`` on log-log axes, with a dotted ``M^-2`` guide; errors at
     the level of round-off are drawn at ``1e-16`` (a log axis has no zero). Right
     (``ax_scaled``): ``M^2 (L_M - L)`` as markers and the leading-order model
-    (:func:`kdeloss.checks.midpoint_error_model`) as a line: a clean second-order method is a
+    (:func:`kdeloss.book.checks.midpoint_error_model`) as a line: a clean second-order method is a
     flat line here. ``max_bins_scaled`` limits the right panel to ``M <= max_bins_scaled``,
     so that erratic values stay readable. The legend is on the left panel only.
 
@@ -380,7 +380,7 @@ def plot_binning_convergence(
     Examples
     --------
     >>> import matplotlib.pyplot as plt
-    >>> from kdeloss.checks import binning_study
+    >>> from kdeloss.book.checks import binning_study
     >>> st = binning_study([0.0, 0.0], [-0.5, 1.5], 0.0, 1.0, [8, 9, 10], kernel="gaussian")
     >>> fig, (a1, a2) = plt.subplots(1, 2)
     >>> out = plot_binning_convergence(a1, a2, [st], ["Gaussian"])

@@ -36,9 +36,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ._validate import as_bandwidth, as_bins, as_interval, as_points, as_scalar
-from .kernels import Kernel, get_kernel
-from .loss import bin_centers, density_terms, log_softmax, loss_and_grad, softmax
+from .._validate import as_bandwidth, as_bins, as_interval, as_points, as_scalar
+from ..kernels import Kernel, get_kernel
+from ..loss import bin_centers, density_terms, log_softmax, loss_and_grad, softmax
 
 __all__ = [
     "LOSSES",

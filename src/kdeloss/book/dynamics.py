@@ -25,10 +25,10 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .kernels import get_kernel
-from .loss import bin_centers, bin_grad, loss, loss_and_grad, model_probability, softmax
+from ..kernels import get_kernel
+from ..loss import bin_centers, bin_grad, loss, loss_and_grad, model_probability, softmax
+from ..training import Trajectory, em, gradient_descent
 from .plots import OKABE_ITO
-from .training import Trajectory, em, gradient_descent
 
 __all__ = [
     "CLASSIFICATION",

@@ -1,0 +1,23 @@
+"""What only the book uses: figures, plots and the studies behind its chapters.
+
+The core library, :mod:`kdeloss`, needs NumPy and SciPy alone and never imports this
+package. ``kdeloss.book`` needs the ``book`` extra (``pip install kdeloss[book]``:
+matplotlib, ipywidgets, SymPy, mpmath).
+
+Modules
+-------
+plots
+    The Okabe-Ito palette and :func:`~kdeloss.book.plots.plot_density`.
+checks
+    The numerical-checking studies: differences, complex steps, quadrature and binning.
+figures
+    The figures of the derivation, numerical-checks and responsibility chapters.
+shift
+    The Laplace shift property: moves, arrivals, and the closed-form change of ``log K``.
+circle
+    The loss on the circle: arcs, the shorter-arc condition, polar plots.
+dynamics
+    Learning dynamics: trajectories, the wrong-class corollary, the background remedy.
+alternatives
+    Other losses for the same problem (L2, MMD, W1, truncated reverse KL), with gradients.
+"""
