@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import jupytext
 from sphinx.application import Sphinx
 
 STATIC = Path(__file__).parent / "static"
+FAVICON_ICO = Path(__file__).resolve().parents[2] / "book" / "images" / "favicon.ico"
 THEBE_MARKERS = ("THEBE_JS_URL", "sphinx-thebe", "thebe@")
 FONTAWESOME_JS = re.compile(
     r'\s*<script[^>]*src="[^"]*_static/scripts/fontawesome\.js[^"]*"[^>]*>\s*</script>'
@@ -79,19 +81,11 @@ def drop_fontawesome_js(app: Sphinx, exc: Exception | None) -> None:
 
 
 def write_favicon_ico(app: Sphinx, exc: Exception | None) -> None:
-    """Draw the book's icon (a bump over a target box, as ``book/images/favicon.svg``)."""
+    """Copy the book's icon, ``book/images/favicon.ico`` (committed, drawn once from
+    ``favicon.svg``), to the site root, where browsers ask for it."""
     if exc is not None or app.builder.format != "html":
         return
-    from PIL import Image, ImageDraw
-
-    size = 64
-    img = Image.new("RGBA", (size, size), (255, 255, 255, 0))
-    draw = ImageDraw.Draw(img)
-    draw.rounded_rectangle((0, 0, size - 1, size - 1), radius=10, fill="#ffffff")
-    draw.rectangle((16, 40, 48, 54), fill="#E69F00")
-    curve = [(4 + 56 * k / 40, 54 - 44 / (1 + ((k - 20) / 6) ** 2)) for k in range(41)]
-    draw.line(curve, fill="#0072B2", width=5)
-    img.save(Path(app.outdir) / "favicon.ico", sizes=[(16, 16), (32, 32), (64, 64)])
+    shutil.copyfile(FAVICON_ICO, Path(app.outdir) / "favicon.ico")
 
 
 def add_static(app: Sphinx) -> None:
