@@ -36,11 +36,12 @@ import math
 import os
 import re
 import warnings
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import kdeloss
@@ -304,8 +305,36 @@ def _cached_reference(
         return None
 
 
+def box_boundary_is_ambiguous(case: dict[str, object]) -> bool:
+    """Whether rounding ``t - x`` to a float flips a box kernel's support at some bin.
+
+    The box kernel is discontinuous at ``|d| = h/2``; the reference decides coverage from the
+    exact difference, a float computation from the rounded one. Draws where the two disagree
+    (a point within an ulp of a box edge) are left out rather than failed.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = kdeloss.bin_centers(case["a"], case["b"], case["bins"])
+    except ValueError:
+        return False
+    if not np.all(np.isfinite(t)):
+        return False
+    half = Fraction(float(case["bandwidth"])) / 2  # type: ignore[arg-type]
+    with np.errstate(all="ignore"):
+        for tm in t:
+            for xj in np.asarray(case["x"]):
+                rounded = abs(float(tm) - float(xj)) <= 0.5 * float(case["bandwidth"])  # type: ignore[arg-type]
+                exact = abs(Fraction(float(tm)) - Fraction(float(xj))) <= half
+                if rounded != exact:
+                    return True
+    return False
+
+
 def check_contract(method: str, kernel: str, case: dict[str, object]) -> None:
     """The contract of the module docstring for one draw."""
+    if kernel == "box":
+        assume(not box_boundary_is_ambiguous(case))
     args = {k: v for k, v in case.items() if k != "benign"}
     key = f"{method}/{kernel}"
     ref = _cached_reference(
