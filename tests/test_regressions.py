@@ -339,13 +339,19 @@ def test_fft_tiny_bandwidth_with_background(h: float) -> None:
 # box kernel with fft
 
 
-def test_fft_box_uncovered_bin_names_the_bin() -> None:
-    # x = 0, h = 0.5 covers |t| <= 0.25: bin 0 (t = 0.125) only; bin 1 (t = 0.375) is bare
-    kw = {"kernel": "box", "bandwidth": 0.5, "bins": 4}
-    with pytest.raises(ValueError, match=r"^bins: bin 1\b") as direct:
-        K.loss_and_grad([0.0], [0.0], 0.0, 1.0, method="direct", **kw)
-    with pytest.raises(ValueError, match=r"^bins: bin 1\b") as fft:
-        K.loss_and_grad([0.0], [0.0], 0.0, 1.0, method="fft", **kw)
+@pytest.mark.parametrize(
+    ("a", "b", "bins", "bad"),
+    [
+        (0.0, 1.0, 4, 1),  # x = 0, h = 0.5 covers |t| <= 0.25: bin 1 (t = 0.375) is bare
+        (0.2501, 0.2502, 1, 0),  # t = 0.25015, just beyond the box edge (within a grid step)
+    ],
+)
+def test_fft_box_uncovered_bin_names_the_bin(a: float, b: float, bins: int, bad: int) -> None:
+    kw = {"kernel": "box", "bandwidth": 0.5, "bins": bins}
+    with pytest.raises(ValueError, match=rf"^bins: bin {bad}\b") as direct:
+        K.loss_and_grad([0.0], [0.0], a, b, method="direct", **kw)
+    with pytest.raises(ValueError, match=rf"^bins: bin {bad}\b") as fft:
+        K.loss_and_grad([0.0], [0.0], a, b, method="fft", **kw)
     assert str(fft.value) == str(direct.value)
 
 
