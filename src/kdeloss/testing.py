@@ -1,0 +1,506 @@
+r"""Reference values and error measures shared by the tests, the chapters and users.
+
+:func:`reference` evaluates the binned loss, its gradient and ``log q`` at the bins *exactly*
+(with :mod:`mpmath`, at least 60 significant digits and an unbounded exponent) at the float
+inputs ``z``, ``x``, ``h`` and the float bin centres :func:`kdeloss.bin_centers`. It shares no
+numerical code with the library's log-space algorithms: kernel values are computed from
+exact differences of positions, summed as densities with ``fsum``, and the working precision
+grows with the size of the exponents so that no difference of two large logs loses digits.
+
+:func:`loss_error` and :func:`grad_error` are the project's error measures:
+
+.. math::
+
+    \text{loss error} = \frac{|L - L_\text{ref}|}{\max(1, \operatorname{mean}_m |\log
+    q_\text{ref}(t_m)|)}, \qquad
+    \text{gradient error} = \max_i |g_i - g_{\text{ref}, i}|.
+
+:func:`central_difference` and :func:`complex_step` are gradients of any function of a vector
+by finite differences, for checks.
+
+Only NumPy and SciPy are imported with this module; :mod:`mpmath` is imported by
+:func:`reference` when it is called (``pip install mpmath``; SymPy brings it along).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "FLOAT_MAX",
+    "central_difference",
+    "complex_step",
+    "grad_error",
+    "loss_error",
+    "reference",
+]
+
+#: The largest finite float; :func:`reference` clips ``log q`` values beyond it to it.
+FLOAT_MAX = float(np.finfo(float).max)
+
+# Bits by which the working precision exceeds the size (in bits) of the largest exponent
+# that reaches the result, besides the requested digits.
+_GUARD_BITS = 24
+# At most this many extra bits. An exponent above 2**1400 (about 1e421) that reaches the
+# result means some bin has |log q| above about 1e420 (the logits are below 1.8e308), so the
+# loss is not a float whatever the precision; the cap only keeps that case fast.
+_MAX_EXTRA_BITS = 1400
+
+
+# --------------------------------------------------------------------------------------------
+# finite differences
+
+
+def central_difference(f: Callable[[np.ndarray], float], z: np.ndarray, step: float) -> np.ndarray:
+    """Gradient of ``f`` at ``z`` by central differences, one coordinate at a time.
+
+    ``(f(z + h e_k) - f(z - h e_k)) / (z_k^+ - z_k^-)``: the division uses the step that was
+    really taken (the difference of the two rounded arguments), not the one asked for.
+
+    Parameters
+    ----------
+    f : callable
+        A real function of a float vector.
+    z : array_like, shape (N,)
+        Where to differentiate.
+    step : float
+        The step ``h > 0``; about ``1e-5`` times the scale of ``z`` balances truncation
+        and round-off for a function whose derivatives are of order one.
+
+    Returns
+    -------
+    ndarray, shape (N,)
+
+    Examples
+    --------
+    >>> g = central_difference(lambda v: float(np.sum(np.sin(v))), np.array([0.3, 1.0]), 1e-5)
+    >>> bool(np.allclose(g, np.cos([0.3, 1.0]), rtol=0, atol=1e-10))
+    True
+    """
+    z = np.array(z, dtype=float)
+    out = np.empty(z.size)
+    for k in range(z.size):
+        zp, zm = z.copy(), z.copy()
+        zp[k] += step
+        zm[k] -= step
+        out[k] = (float(f(zp)) - float(f(zm))) / (zp[k] - zm[k])
+    return out
+
+
+def complex_step(
+    f: Callable[[np.ndarray], complex], z: np.ndarray, step: float = 1e-30
+) -> np.ndarray:
+    """Gradient of a real-analytic ``f`` at real ``z`` by the complex step.
+
+    ``Im f(z + i h e_k) / h`` involves no subtraction, so ``h`` can be tiny and the result is
+    exact to round-off (Squire and Trapp, 1998) -- if ``f`` is analytic; :func:`kdeloss.loss`
+    is, in the logits.
+
+    Parameters
+    ----------
+    f : callable
+        A function of a complex vector, real on real vectors.
+    z : array_like, shape (N,)
+        A real point.
+    step : float
+        The imaginary step (default ``1e-30``).
+
+    Returns
+    -------
+    ndarray, shape (N,)
+
+    Examples
+    --------
+    >>> import kdeloss
+    >>> z, x = np.array([0.3, -0.2]), np.array([-0.5, 1.5])
+    >>> g = complex_step(lambda v: kdeloss.loss(v, x, 0.0, 1.0, bins=8), z)
+    >>> bool(np.allclose(g, kdeloss.loss_and_grad(z, x, 0.0, 1.0, bins=8)[1], rtol=0, atol=1e-15))
+    True
+    """
+    z = np.array(z, dtype=float)
+    out = np.empty(z.size)
+    for k in range(z.size):
+        zc = z.astype(complex)
+        zc[k] += 1j * step
+        out[k] = np.imag(f(zc)) / step
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# error measures
+
+
+def loss_error(loss: float, loss_ref: float, logq_ref: np.ndarray) -> float:
+    """``|L - L_ref| / max(1, mean_m |log q_ref(t_m)|)``: the project's loss error.
+
+    Parameters
+    ----------
+    loss : float
+        The value to judge.
+    loss_ref, logq_ref
+        The first and third results of :func:`reference`.
+
+    Returns
+    -------
+    float
+        ``inf`` if ``loss`` is not finite.
+
+    Examples
+    --------
+    >>> f"{loss_error(10.000001, 10.0, np.array([-8.0, -12.0])):.3g}"      # 1e-6 / 10
+    '1e-07'
+    >>> f"{loss_error(0.5 + 1e-9, 0.5, np.array([-0.4, -0.6])):.3g}"       # the floor of 1
+    '1e-09'
+    """
+    loss, loss_ref = float(loss), float(loss_ref)
+    if not (math.isfinite(loss) and math.isfinite(loss_ref)):
+        return 0.0 if loss == loss_ref else math.inf
+    logq = np.abs(np.asarray(logq_ref, dtype=float))
+    scale = max(1.0, float(np.sum(logq / logq.size)))  # no overflow near FLOAT_MAX
+    diff = abs(0.5 * loss - 0.5 * loss_ref)
+    return 2.0 * (diff / scale)
+
+
+def grad_error(grad: np.ndarray, grad_ref: np.ndarray) -> float:
+    """``max_i |g_i - g_ref_i|``: the project's gradient error (absolute).
+
+    Gradient components are differences of probabilities, in ``[-1, 1]``, so an absolute
+    measure is the meaningful one. Returns ``inf`` on a shape mismatch or a non-finite entry.
+
+    Examples
+    --------
+    >>> f"{grad_error(np.array([0.1, -0.1]), np.array([0.1, -0.1 + 1e-15])):.3g}"
+    '9.99e-16'
+    >>> grad_error(np.array([np.nan, 0.0]), np.array([0.0, 0.0]))
+    inf
+    """
+    g = np.asarray(grad, dtype=float)
+    r = np.asarray(grad_ref, dtype=float)
+    if g.shape != r.shape or not np.all(np.isfinite(g)):
+        return math.inf
+    return float(np.max(np.abs(g - r))) if g.size else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# the exact reference
+
+
+def _log_i0e(mp: Any, kappa: Any) -> Any:
+    """``log(I0(kappa) e^-kappa)`` at the working precision, for any ``kappa >= 0``."""
+    prec = mp.prec
+    if kappa <= prec:
+        return mp.log(mp.besseli(0, kappa)) - kappa
+    # Asymptotic series I0(k) e^-k = (2 pi k)^-1/2 sum_n ((2n-1)!!)^2 / (n! (8k)^n); its
+    # smallest term is about e^{-2k} < 2^-prec here, and the terms decrease until n ~ 2k.
+    tol = mp.ldexp(mp.mpf(1), -prec - 8)
+    term = mp.mpf(1)
+    total = mp.mpf(1)
+    n = 0
+    while True:
+        n += 1
+        term = term * (2 * n - 1) ** 2 / (8 * kappa * n)
+        total += term
+        if term < tol:
+            break
+    return mp.log(total) - mp.log(2 * mp.pi * kappa) / 2
+
+
+class _Kernel:
+    """``log K(d)`` in mpmath for exact ``d`` (``None`` where ``K = 0``)."""
+
+    def __init__(self, kernel: object, bandwidth: float) -> None:
+        from . import kernels as kk
+
+        self.log_c = 0.0
+        self.obj: Any = None
+        if isinstance(kernel, kk.ScaledKernel):
+            self.log_c = float(kernel.log_c)
+            kernel = kernel.base
+        if isinstance(kernel, kk.CustomKernel):
+            kernel = kernel.obj
+        if isinstance(kernel, str):
+            if kernel not in ("laplace", "gaussian", "box", "vonmises"):
+                raise ValueError(f"kernel: unknown kernel name {kernel!r}")
+            self.name = kernel
+            h = bandwidth
+        elif isinstance(kernel, type):
+            raise ValueError(
+                f"kernel: expected a name or a kernel object, got the class {kernel!r}"
+            )
+        elif type(kernel) in (kk.Laplace, kk.Gaussian, kk.Box, kk.VonMises):
+            self.name = kernel.name
+            h = kernel.bandwidth
+        elif callable(getattr(kernel, "mp_logpdf", None)):
+            self.name = "object"
+            self.obj = kernel
+            hb = getattr(kernel, "bandwidth", bandwidth)
+            h = hb if isinstance(hb, numbers.Real) and math.isfinite(float(hb)) else bandwidth
+        else:
+            raise ValueError(
+                "kernel: the reference needs a kernel name, a built-in kernel or an object "
+                f"with an mp_logpdf(d, h) method, got {kernel!r}"
+            )
+        if isinstance(h, bool) or not isinstance(h, numbers.Real) or not 0.0 < float(h) < math.inf:
+            raise ValueError(f"bandwidth: must be a finite number > 0, got {h!r}")
+        self.h = float(h)
+
+    def setup(self, mp: Any) -> None:
+        """Constants at the current working precision."""
+        h = mp.mpf(self.h)
+        self.mh = h
+        self.inv_h = 1 / h
+        self.log_c_mp = mp.mpf(self.log_c)
+        if self.name == "laplace":
+            self.const = -mp.log(2 * h)
+        elif self.name == "gaussian":
+            self.const = -mp.log(h) - mp.log(2 * mp.pi) / 2
+        elif self.name == "box":
+            self.const = -mp.log(h)
+            self.half = h / 2  # exact
+        elif self.name == "vonmises":
+            self.kappa = 1 / (h * h)
+            self.const = -mp.log(2 * mp.pi) - _log_i0e(mp, self.kappa)
+
+    def __call__(self, mp: Any, d: Any) -> Any:
+        name = self.name
+        if name == "laplace":
+            v = self.const - abs(d) * self.inv_h
+        elif name == "gaussian":
+            u = d * self.inv_h
+            v = self.const - mp.ldexp(u * u, -1)
+        elif name == "box":
+            if abs(d) > self.half:
+                return None
+            v = self.const
+        elif name == "vonmises":
+            s = mp.sin(d / 2)
+            v = self.const - 2 * self.kappa * s * s
+        else:
+            out = self.obj.mp_logpdf(d, self.mh)
+            if out is None or out == mp.ninf:
+                return None
+            v = mp.mpf(out)
+            if not mp.isfinite(v):
+                raise ValueError(f"kernel: mp_logpdf returned {out!r}")
+        return v + self.log_c_mp if self.log_c else v
+
+
+def _float_magnitude(
+    z: np.ndarray, x: np.ndarray, t: np.ndarray, kern: _Kernel, base_bits: int
+) -> float | None:
+    """An upper bound on the exponents that reach the result, from floats; None if unsure."""
+    if kern.name not in ("laplace", "gaussian", "box", "vonmises"):
+        return None
+    h = kern.h
+    zbig = float(np.abs(z).max())
+    pad = abs(kern.log_c) + abs(math.log(h)) + 4.0
+    with np.errstate(all="ignore"):
+        if kern.name == "box":
+            return zbig + pad
+        if kern.name == "vonmises":
+            if not 1e-150 < h < 1e150:
+                return None
+            kappa = 1.0 / (h * h)
+            out = zbig + 2.0 * kappa + 0.5 * abs(math.log(kappa)) + pad if kappa > 0 else 0.0
+            return out if math.isfinite(out) and out < 2.0**60 else None
+        u = np.abs(t[:, None] - x[None, :]) / h
+        mag = u if kern.name == "laplace" else 0.5 * u * u
+        mag = mag + pad
+        a = (z - z.max())[None, :] - mag
+        if not (np.all(np.isfinite(a)) and np.all(np.isfinite(mag))):
+            return None
+        top = a.max(axis=1, keepdims=True)
+        live = a >= top - 2.0 * base_bits
+        out = max(zbig, float(np.abs(top).max()), float(mag[live].max()))
+    return out * 1.01 if out < 2.0**60 else None
+
+
+def reference(
+    z: np.ndarray,
+    x: np.ndarray,
+    a: float,
+    b: float,
+    *,
+    kernel: object = "laplace",
+    bandwidth: float = 1.0,
+    bins: int = 256,
+    background: float = 0.0,
+    dps: int = 80,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    r"""The binned loss, its gradient and ``log q`` at the bins, exactly (mpmath).
+
+    The float inputs and the float bin centres ``t = kdeloss.bin_centers(a, b, bins)`` are
+    taken as exact numbers. Differences ``t_m - x_j`` are formed exactly, kernel values and
+    weights are evaluated with ``dps`` digits plus as many bits as the largest exponent that
+    reaches the result has (so ``z = 1e300 + small`` or a point ``1e15`` bandwidths away lose
+    nothing), and the densities ``q(t_m) = sum_j S_j K(t_m - x_j)`` are summed with ``fsum``
+    (terms below the working precision relative to a bin's largest are left out). With a
+    background ``eps``, ``q = (1 - eps) q_model + eps / (b - a)`` and
+    ``grad = mean_m pi_m (S - r(t_m))`` with ``pi = (1 - eps) q_model / q``.
+
+    Parameters
+    ----------
+    z, x : array_like, shape (N,)
+        Logits and positions, finite.
+    a, b : float
+        The target interval.
+    kernel : str or kernel object
+        ``"laplace"``, ``"gaussian"``, ``"box"`` (``1/h`` on ``|d| <= h/2``), ``"vonmises"``
+        (``kappa = 1/h**2`` evaluated exactly from the float ``h``; any ``h``, up to
+        ``kappa = 1e600`` and beyond), an instance of one of the built-in kernel classes or a
+        :class:`kdeloss.ScaledKernel` of one, or an object with a method
+        ``mp_logpdf(d, h)`` returning ``log K(d)`` as an mpmath number (or ``None`` /
+        ``-inf`` where ``K = 0``) for an exact mpmath ``d``; ``h`` is the object's
+        ``bandwidth`` attribute if it has a finite one, else ``bandwidth``.
+    bandwidth : float
+        ``h > 0`` for a kernel given by name.
+    bins : int
+        ``M``.
+    background : float
+        ``eps`` in ``[0, 1)``.
+    dps : int
+        Significant digits of the working precision (at least 60 is the project's rule).
+
+    Returns
+    -------
+    loss : float
+        ``L_M`` rounded to a float; ``inf`` if ``|L_M|`` is beyond the float range, in which
+        case the library must raise a ``ValueError``.
+    grad : ndarray, shape (N,)
+        ``dL_M/dz``.
+    logq : ndarray, shape (M,)
+        ``log q(t_m)``; values beyond the float range are clipped to ``-FLOAT_MAX`` (so
+        :func:`loss_error` computed from them errs on the strict side).
+
+    Raises
+    ------
+    ValueError
+        Where the library must raise one too: invalid arguments (the message names the
+        argument), non-finite bin centres (``"a and b: ..."``), a bin covered by no kernel
+        without a background (``"bins: ..."``), or a kernel object without ``mp_logpdf``.
+
+    Examples
+    --------
+    >>> import kdeloss
+    >>> L, g, logq = reference([0.0, 0.0], [0.0, 5e-11], 1e6, 1e6 + 1.0, kernel="gaussian",
+    ...                        bins=4)
+    >>> g                                    # near-equal points far away: not zero
+    array([ 1.25000062e-05, -1.25000062e-05])
+    >>> L0, g0 = kdeloss.loss_and_grad([0.0, 0.5], [0.1, 0.7], 0.0, 1.0, bins=8)
+    >>> L1, g1, lq1 = reference([0.0, 0.5], [0.1, 0.7], 0.0, 1.0, bins=8)
+    >>> loss_error(L0, L1, lq1) < 1e-15, grad_error(g0, g1) < 1e-15
+    (True, True)
+    >>> reference([0.0], [0.0], 1e308, 1.7e308)[0]     # log q(t) = -t - log 2: a float
+    1.35e+308
+    >>> reference([0.0], [0.0], 1e308, 1.7e308, kernel="gaussian")[0]    # -t**2/2: not one
+    inf
+    """
+    import mpmath
+
+    from .loss import bin_centers
+
+    zf = np.asarray(z, dtype=float).ravel()
+    xf = np.asarray(x, dtype=float).ravel()
+    if zf.size == 0 or not np.all(np.isfinite(zf)):
+        raise ValueError("z: expected a non-empty array of finite numbers")
+    if xf.size != zf.size or not np.all(np.isfinite(xf)):
+        raise ValueError("x: expected finite numbers, as many as z")
+    eps = float(background)
+    if not 0.0 <= eps < 1.0:
+        raise ValueError(f"background: must be in [0, 1), got {eps}")
+    kern = _Kernel(kernel, bandwidth)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = bin_centers(a, b, bins)  # validates a, b, bins (ValueError naming them)
+    if not np.all(np.isfinite(t)):
+        raise ValueError(f"a and b: the bin centres of [{a}, {b}] are not all finite")
+
+    mp = mpmath.mp
+    n, m = zf.size, t.size
+    base_bits = math.ceil(dps * math.log2(10)) + _GUARD_BITS
+    zs = [mp.mpf(float(v)) for v in zf]
+    xs = [mp.mpf(float(v)) for v in xf]
+    ts = [mp.mpf(float(v)) for v in t]
+    # exact differences t_m - x_j (a float difference needs at most ~2100 bits)
+    d = [[mp.fsub(tm, xj, exact=True) for xj in xs] for tm in ts]
+
+    # How large are the exponents that reach the result? From floats when they say so
+    # reliably, else in mpmath at low precision.
+    big = _float_magnitude(zf, xf, t, kern, base_bits)
+    if big is None:
+        with mp.workprec(64):
+            kern.setup(mp)
+            zmax = max(zs)
+            big = max(abs(v) for v in zs)
+            for row in d:
+                lk = [kern(mp, dj) for dj in row]
+                live = [(zs[j] - zmax + v, abs(v)) for j, v in enumerate(lk) if v is not None]
+                if live:
+                    top = max(v for v, _ in live)
+                    cut = top - 2 * base_bits
+                    big = max(big, abs(top), *(s for v, s in live if v >= cut))
+    extra = max(0, int(mp.ceil(mp.log(big, 2))) + 2) if big > 1 else 0
+    prec = base_bits + min(extra, _MAX_EXTRA_BITS)
+
+    with mp.workprec(prec):
+        kern.setup(mp)
+        # terms below cutoff (relative to the largest, in log) are below the working
+        # precision's last digit; exp of a huge negative number is slow, so skip them
+        cutoff = -((base_bits + 8) * mp.ln2 + mp.log(n))
+        zmax = max(zs)
+        lse = zmax + mp.log(mp.fsum(mp.exp(v - zmax) for v in zs if v - zmax > cutoff))
+        log_s = [v - lse for v in zs]
+        s = [mp.exp(v) if v > cutoff else mp.zero for v in log_s]
+        one = mp.mpf(1)
+        log_bg = mp.zero
+        if eps:
+            log_fit_c = mp.log1p(-mp.mpf(eps))
+            log_bg = mp.log(mp.mpf(eps)) - mp.log(
+                mp.fsub(mp.mpf(float(b)), mp.mpf(float(a)), exact=True)
+            )
+        logq: list[Any] = []
+        pis: list[Any] = []
+        cols: list[list[Any]] = [[] for _ in range(n)]  # pi_m r_j(t_m), per point
+        exp, log, fsum = mp.exp, mp.log, mp.fsum
+        for mi, row in enumerate(d):
+            lk = [kern(mp, dj) for dj in row]
+            terms = [(j, log_s[j] + v) for j, v in enumerate(lk) if v is not None]
+            if not terms:
+                if not eps:
+                    raise ValueError(
+                        f"bins: bin {mi} at t = {float(t[mi]):.12g} is covered by no kernel, "
+                        "so q = 0 and log q = -inf there"
+                    )
+                logq.append(log_bg)
+                pis.append(mp.zero)
+                continue
+            top = max(v for _, v in terms)
+            e = [(j, exp(v - top)) for j, v in terms if v - top > cutoff]
+            total = fsum(v for _, v in e)
+            log_model = top + log(total)
+            if not eps:
+                logq.append(log_model)
+                pis.append(one)
+                scale = 1 / total
+            else:
+                log_fit = log_fit_c + log_model
+                hi, lo = (log_fit, log_bg) if log_fit >= log_bg else (log_bg, log_fit)
+                lq = hi + (mp.log1p(exp(lo - hi)) if lo - hi > cutoff else 0)
+                logq.append(lq)
+                pi = exp(log_fit - lq) if log_fit - lq > cutoff else mp.zero
+                pis.append(pi)
+                scale = pi / total
+            for j, v in e:
+                cols[j].append(v * scale)
+        loss = -fsum(logq) / m
+        mean_pi = fsum(pis) / m
+        grad = [s[i] * mean_pi - fsum(cols[i]) / m for i in range(n)]
+        loss_f = float(loss) if abs(loss) <= FLOAT_MAX else math.copysign(math.inf, loss)
+        logq_f = np.array([float(max(-FLOAT_MAX, min(FLOAT_MAX, v))) for v in logq])
+        return loss_f, np.array([float(v) for v in grad]), logq_f
