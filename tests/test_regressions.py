@@ -541,10 +541,7 @@ def test_kernel_class_is_refused_by_name(cls: type, where: str) -> None:
 # bad a / b
 
 
-@pytest.mark.parametrize(
-    ("a", "b"),
-    [(1.0, 1.0), (2.0, 1.0), (-1e308, 1e308), (-1.7e308, 1.7e308)],
-)
+@pytest.mark.parametrize(("a", "b"), [(1.0, 1.0), (2.0, 1.0)])
 @pytest.mark.parametrize("background", [0.0, 0.1])
 @pytest.mark.parametrize("fn", ["loss_and_grad", "loss"])
 def test_bad_interval_names_a_or_b(a: float, b: float, background: float, fn: str) -> None:
@@ -553,6 +550,19 @@ def test_bad_interval_names_a_or_b(a: float, b: float, background: float, fn: st
     msg = str(err.value)
     assert names_argument(msg, ("a", "b")), msg
     assert "background_density" not in msg
+
+
+@pytest.mark.parametrize(("a", "b"), [(-1e308, 1e308), (-1.7e308, 1.7e308)])
+@pytest.mark.parametrize("background", [0.0, 0.1])
+def test_interval_wider_than_the_float_range(a: float, b: float, background: float) -> None:
+    # b - a overflows: answer exactly (the centres and log(b - a) are floats) or refuse
+    # naming a or b, never background_density
+    answer_or_refuse(
+        ("a", "b"), z=[0.0, 0.3], x=[-1.0, 2.0], a=a, b=b, bins=8, background=background
+    )
+    assert K.loss([0.0, 0.3], [-1.0, 2.0], a, b, bins=8, background=background) == (
+        K.loss_and_grad([0.0, 0.3], [-1.0, 2.0], a, b, bins=8, background=background)[0]
+    )
 
 
 @pytest.mark.parametrize(("a", "b"), [(0.0, 5e-324), (0.0, 1e-310), (1e-300, 1e-300 + 1e-315)])

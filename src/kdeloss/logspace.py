@@ -171,13 +171,13 @@ def unrepresentable_error(m: int, tm: float) -> ValueError:
 
     Examples
     --------
-    >>> str(unrepresentable_error(0, 1e308))[:40]
-    'x, a, b and bandwidth: bin 0 at t = 1e+3'
+    >>> str(unrepresentable_error(0, 1e308))[:38]
+    'bandwidth: bin 0 at t = 1e+308 is so m'
     """
     return ValueError(
-        f"x, a, b and bandwidth: bin {m} at t = {tm:.12g} is so many bandwidths from every "
-        f"point that log q(t) is below -{np.finfo(float).max:.3g}: the loss is not a float64 "
-        "number; move the points or the target, or widen the bandwidth"
+        f"bandwidth: bin {m} at t = {tm:.12g} is so many bandwidths from every point "
+        f"(x) that log q(t) is below -{np.finfo(float).max:.3g}: the loss is not a float64 "
+        "number; widen the bandwidth, or move the points or the target (a, b)"
     )
 
 
