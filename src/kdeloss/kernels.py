@@ -111,6 +111,37 @@ class Kernel:
         """
         return _split_rows(self.logpdf(t[:, None] - x[None, :]))
 
+    def reach(self, log_ratio: float, scale: float | None = None) -> float:
+        """Distance, in units of ``scale``, beyond which ``log K`` stays ``log_ratio`` below
+        its peak.
+
+        The generic version probes ``log K`` at ``0`` and at ``+-2^k scale`` (``k = -1..12``)
+        and returns the smallest probe from which every farther probe is that low (``inf``
+        if none is): it assumes ``K`` does not rise again between and beyond the probes.
+        The built-in kernels override it with the exact value.
+
+        Parameters
+        ----------
+        log_ratio : float
+            ``L > 0``: the depth below the peak.
+        scale : float, optional
+            The length unit; default the bandwidth.
+
+        Examples
+        --------
+        >>> Gaussian(0.5).reach(8.0) == 4.0   # sqrt(2 L) bandwidths
+        True
+        """
+        h = self.bandwidth if scale is None else scale
+        probes = 2.0 ** np.arange(-1, 13)
+        with np.errstate(over="ignore", invalid="ignore"):
+            lk = self.logpdf(np.concatenate([[0.0], probes * h, -probes * h]))
+        side = np.maximum(lk[1 : probes.size + 1], lk[probes.size + 1 :])
+        low = side <= float(lk.max()) - log_ratio
+        # the smallest probe from which every farther probe is low too
+        tail = np.logical_and.accumulate(low[::-1])[::-1]
+        return float(probes[np.argmax(tail)]) if tail.any() else math.inf
+
 
 def _split_rows(logk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     offset = logk.max(axis=1)
@@ -163,6 +194,9 @@ class Laplace(Kernel):
         offset = -np.abs(dp) / h - math.log(2.0 * h)
         return offset, rest
 
+    def reach(self, log_ratio: float, scale: float | None = None) -> float:
+        return log_ratio * self.bandwidth / (self.bandwidth if scale is None else scale)
+
 
 class Gaussian(Kernel):
     """Gaussian kernel: the normal density with standard deviation ``h``.
@@ -191,6 +225,10 @@ class Gaussian(Kernel):
         offset = -0.5 * (dp / h) ** 2 - math.log(h * math.sqrt(2.0 * math.pi))
         return offset, rest
 
+    def reach(self, log_ratio: float, scale: float | None = None) -> float:
+        ratio = 1.0 if scale is None else self.bandwidth / scale
+        return math.sqrt(2.0 * log_ratio) * ratio
+
 
 class Box(Kernel):
     """Box kernel: ``1 / h`` on ``|d| <= h / 2`` and 0 elsewhere.
@@ -209,6 +247,9 @@ class Box(Kernel):
         h = self.bandwidth
         inside = np.abs(d) <= 0.5 * h
         return np.where(inside, -math.log(h), -np.inf)
+
+    def reach(self, log_ratio: float, scale: float | None = None) -> float:
+        return 0.5 * (1.0 if scale is None else self.bandwidth / scale)
 
 
 class VonMises(Kernel):
@@ -305,6 +346,9 @@ class ScaledKernel(Kernel):
     def log_rows(self, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         offset, rest = self.base.log_rows(t, x)
         return offset + self.log_c, rest
+
+    def reach(self, log_ratio: float, scale: float | None = None) -> float:
+        return self.base.reach(log_ratio, scale)
 
 
 KERNELS: dict[str, type[Kernel]] = {k.name: k for k in (Laplace, Gaussian, Box, VonMises)}
