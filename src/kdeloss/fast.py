@@ -97,7 +97,7 @@ _RELEVANT = 40.0
 _EPS = float(np.finfo(float).eps)
 _FFT_LOST_SLACK = float(np.finfo(float).tiny)
 # The smallest grid step fft uses (in absolute units: steps below it lose precision).
-_FFT_MIN_STEP = 1e-290
+_FFT_MIN_STEP = 1e-306
 # Safety factor on the interpolation-error envelope (second differences sample |K''|), and
 # the half-width, in nodes, of the window it takes its maximum over.
 _FFT_SAFETY = 1.25
@@ -873,7 +873,7 @@ def fft(
     1.25 with a background, for ``pi``), plus the correlation's roundoff, and the loss error
     is at most half of it. If that bound exceeds ``tol`` the grid is refined once (the
     interpolation term falls like ``step^2``); if it still does, or the grid would need more
-    than :data:`kdeloss.fast.FFT_MAX_NODES` nodes, or a step below ``1e-290``, the function
+    than :data:`kdeloss.fast.FFT_MAX_NODES` nodes, or a step below ``1e-306``, the function
     returns the exact ``"direct"`` result instead. So far points with a heavy weight, a bin
     far out in the tails of every kernel (density range too large for FFT roundoff), a
     bandwidth tiny against the target, or a kernel with a jump all give the exact answer.
@@ -1113,37 +1113,59 @@ def _last_at_most(a: np.ndarray, c: float) -> np.ndarray:
     return np.where(down, np.nextafter(s, -np.inf), s)
 
 
-def _range_logsumexp(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """``log sum exp(values[lo_i:hi_i])`` for every ``i`` (``-inf`` for an empty range).
+def _log_pair_add(
+    h1: np.ndarray, s1: np.ndarray, h2: np.ndarray, s2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``log(e^(h1 + s1) + e^(h2 + s2))`` as a pair ``(h, s)``, ``h = max(h1, h2)``.
 
-    A binary tree of pairwise ``logaddexp`` (a segment tree): each range is the sum of at
-    most ``2 log2 n`` disjoint nodes, all positive, so there is no cancellation (prefix sums
+    Keeping the large part ``h`` apart means ``h1 - h`` is exact even where ``h`` is
+    ``1e300`` (logits of that size), which ``h1 + s1`` would not be. ``h = -inf``: empty.
+    """
+    h = np.maximum(h1, h2)
+    base = np.where(h > -np.inf, h, 0.0)
+    return h, np.logaddexp(s1 + (h1 - base), s2 + (h2 - base))
+
+
+def _range_logsumexp(
+    hi: np.ndarray, lo: np.ndarray, left: np.ndarray, right: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``log sum exp(hi[k] + lo[k])`` over ``k`` in ``left_i:right_i``, for every ``i``, as a
+    pair (see :func:`_log_pair_add`); ``(-inf, -inf)`` for an empty range.
+
+    A binary tree of pairwise sums (a segment tree): each range is the sum of at most
+    ``2 log2 n`` disjoint nodes, all positive, so there is no cancellation (prefix sums
     would subtract). ``O(n + k log n)`` for ``k`` ranges.
     """
-    n = values.size
+    n = hi.size
     size = 1 << max(0, (n - 1).bit_length())
-    tree = np.full(2 * size, -np.inf)
-    tree[size : size + n] = values
+    th, ts = np.full(2 * size, -np.inf), np.full(2 * size, -np.inf)
+    th[size : size + n], ts[size : size + n] = hi, lo
     level = size
     while level > 1:
-        pairs = tree[level : 2 * level].reshape(-1, 2)
-        tree[level // 2 : level] = np.logaddexp(pairs[:, 0], pairs[:, 1])
+        ph, ps = th[level : 2 * level].reshape(-1, 2), ts[level : 2 * level].reshape(-1, 2)
+        th[level // 2 : level], ts[level // 2 : level] = _log_pair_add(
+            ph[:, 0], ps[:, 0], ph[:, 1], ps[:, 1]
+        )
         level //= 2
-    acc = np.full(lo.size, -np.inf)
-    left = lo.astype(np.intp) + size
-    right = hi.astype(np.intp) + size
+    acc_h, acc_s = np.full(left.size, -np.inf), np.full(left.size, -np.inf)
+    a = left.astype(np.intp) + size
+    b = right.astype(np.intp) + size
     while True:
-        live = left < right
+        live = a < b
         if not live.any():
-            return acc
-        take = live & (left & 1 == 1)
-        acc[take] = np.logaddexp(acc[take], tree[left[take]])
-        left += take
-        take = live & (right & 1 == 1)
-        right -= take
-        acc[take] = np.logaddexp(acc[take], tree[right[take]])
-        left >>= 1
-        right >>= 1
+            return acc_h, acc_s
+        for side in (0, 1):
+            if side == 0:
+                take = np.flatnonzero(live & (a & 1 == 1))
+                node = a[take]
+                a[take] += 1
+            else:
+                take = np.flatnonzero(live & (b & 1 == 1))
+                b[take] -= 1
+                node = b[take]
+            acc_h[take], acc_s[take] = _log_pair_add(acc_h[take], acc_s[take], th[node], ts[node])
+        a >>= 1
+        b >>= 1
 
 
 def _box_sorted(
@@ -1166,20 +1188,28 @@ def _box_sorted(
     xs, lw = x[order], ls[order]
     lo = np.searchsorted(xs, _first_at_least(t, c), side="left")
     hi = np.searchsorted(xs, _last_at_most(t, c), side="right")
-    log_w = _range_logsumexp(lw, lo, hi)
+    # log W_m = peak_m + rest_m, the peak kept apart (logits of size 1e300)
+    peak, rest = _range_logsumexp(lw, np.zeros(lw.size), lo, hi)
+    covered = peak > -np.inf
+    log_model = peak + rest - math.log(h)
     if eps == 0.0:
-        empty = np.flatnonzero(log_w == -np.inf)
-        if empty.size:
-            raise _uncovered("bins", int(empty[0]), float(t[empty[0]]))
-        logq, pi = log_w - math.log(h), None
-        log_g = -log_w
+        if not covered.all():
+            first = int(np.argmin(covered))
+            raise _uncovered("bins", first, float(t[first]))
+        logq, pi = log_model, None
+        log_pi = np.zeros(m)
     else:
-        with np.errstate(invalid="ignore"):
-            logq, pi = _background(log_w - math.log(h), eps, log_u)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_g = np.where(log_w > -np.inf, np.log(pi) - log_w, -np.inf)
+        logq, pi = _background(log_model, eps, log_u)
+        with np.errstate(divide="ignore"):
+            log_pi = np.log(pi)
+    # r_bar_j M = sum_m pi_m S_j / W_m over the bins within h/2 of x_j
+    top = np.where(covered, -peak, -np.inf)
+    with np.errstate(invalid="ignore"):
+        low = np.where(covered, log_pi - rest, -np.inf)
     b_lo = np.searchsorted(t, _first_at_least(x, c), side="left")
     b_hi = np.searchsorted(t, _last_at_most(x, c), side="right")
-    with np.errstate(over="ignore"):
-        rsum = np.exp(ls + _range_logsumexp(log_g, b_lo, b_hi))
+    g_top, g_low = _range_logsumexp(top, low, b_lo, b_hi)
+    with np.errstate(invalid="ignore"):
+        rsum = np.exp((ls + g_top) + g_low)
+    rsum[g_top == -np.inf] = 0.0
     return _finish(ls, logq, pi, rsum, m)
