@@ -27,7 +27,8 @@ def _log_kernel(name: str | Callable, d, h):
         kappa = 1 / (h * h)
         return kappa * mp.cos(d) - mp.log(2 * mp.pi * mp.besseli(0, kappa))
     if name == "box":  # |d| <= h/2, decided exactly (d is exact here)
-        return -mp.log(h) if abs(d) <= h / 2 else mp.ninf
+        # no abs() or negation of d: those round to the working precision
+        return -mp.log(h) if -h / 2 <= d <= h / 2 else mp.ninf
     raise ValueError(name)
 
 

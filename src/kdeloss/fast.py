@@ -22,13 +22,18 @@ documented error:
     see :func:`kdeloss.fast.sorted_laplace`). Prefix sums over sorted points and bins:
     ``O((N + M) log N)`` time.
 ``"fft"``
-    Any kernel on the line, approximate (``1e-6`` relative at the default grid). Linear
-    binning onto a grid and two FFT convolutions, in the manner of KDEpy's ``FFTKDE``
-    (Odland 2018). Falls back to an exact method when it cannot keep its error.
+    Any kernel on the line. Gaussian and other smooth kernels: linear binning onto a grid
+    and FFT convolutions, in the manner of KDEpy's ``FFTKDE`` (Odland 2018), with an error
+    bound checked after the fact: loss and gradient errors at most
+    :data:`kdeloss.fast.FFT_TOL` (``1e-6``, the shared measure) or it refines its grid once
+    or falls back to ``"direct"``; see :func:`kdeloss.fast.fft`. Box kernel: exact (sums
+    over runs of the sorted points and bins). Laplace: the exact ``"sorted"`` result.
 ``"auto"``
-    ``"sorted"`` for the Laplace kernel once ``N * M`` exceeds
-    :data:`kdeloss.fast.AUTO_SORTED_MIN`, ``"direct"`` otherwise. It never picks ``"fft"``:
-    see :func:`kdeloss.fast.choose_method`.
+    The fastest method whose bound is at most ``tol`` (default exact): ``"sorted"`` for the
+    Laplace kernel once ``N * M`` exceeds :data:`kdeloss.fast.AUTO_SORTED_MIN`, the exact
+    box algorithm above :data:`kdeloss.fast.AUTO_BOX_MIN`, ``"fft"`` for other kernels on the
+    line when ``tol >= 1e-6`` and ``N * M >= AUTO_FFT_MIN``, ``"direct"`` otherwise: see
+    :func:`kdeloss.fast.choose_method`.
 
 The functions here take clean arrays (the public :func:`kdeloss.loss_and_grad` validates
 its arguments and then calls them): logits ``z`` and positions ``x`` of shape ``(N,)``,
@@ -53,12 +58,15 @@ import numpy as np
 import scipy.fft
 from scipy.special import i0e
 
-from .kernels import Box, CustomKernel, Gaussian, Kernel, Laplace, VonMises
+from .kernels import Box, CustomKernel, Gaussian, Kernel, Laplace, ScaledKernel, VonMises
 from .loss import log_softmax
 
 __all__ = [
+    "AUTO_BOX_MIN",
+    "AUTO_FFT_MIN",
     "AUTO_SORTED_MIN",
     "CHUNK_BYTES",
+    "EXACT_TOL",
     "FFT_MAX_NODES",
     "FFT_STEP",
     "FFT_TAIL",
@@ -76,6 +84,15 @@ METHODS: tuple[str, ...] = ("auto", "direct", "sorted", "fft")
 #: ``"auto"`` switches to ``"sorted"`` (Laplace) when ``N * M`` is larger than this; below,
 #: the direct method is as fast and reproduces the reference sums to the last bit.
 AUTO_SORTED_MIN = 2**16
+#: ``"auto"`` picks ``"fft"`` (Gaussian and other smooth kernels, when ``tol >= FFT_TOL``)
+#: from this ``N * M`` on: measured crossover with ``"direct"`` on the benchmark's problem
+#: (``benchmarks/bench.py``: points and logits standard normal, ``[-1, 1]``, ``h = 0.1``).
+AUTO_FFT_MIN = 2**22
+#: ``"auto"`` picks the exact box algorithm (``"fft"`` with the box kernel) above this
+#: ``N * M``.
+AUTO_BOX_MIN = 2**16
+#: What ``tol=None`` (exact) means: the bound of the exact methods.
+EXACT_TOL = 1e-12
 #: Size in bytes of one row block of the direct method (per worker thread).
 CHUNK_BYTES = 2**20
 #: Default grid step of the FFT method, in bandwidths.
@@ -98,6 +115,8 @@ _EPS = float(np.finfo(float).eps)
 _FFT_LOST_SLACK = float(np.finfo(float).tiny)
 # The smallest grid step fft uses (in absolute units: steps below it lose precision).
 _FFT_MIN_STEP = 1e-306
+# Constant of the FFT roundoff bound, in units of eps log2(size) ||a||_2 ||b||_2.
+_FFT_ROUNDOFF = 3.0
 # Safety factor on the interpolation-error envelope (second differences sample |K''|), and
 # the half-width, in nodes, of the window it takes its maximum over.
 _FFT_SAFETY = 1.25
@@ -106,8 +125,10 @@ _FFT_WINDOW = 4
 _FFT_MAX_REL = 0.25
 # fft extends its grid over every point when that adds at most this many nodes per point.
 _FFT_NODES_PER_POINT = 0.5
-# fft refines its grid at most once, by at most this factor in step (16 times the nodes).
-_FFT_MIN_REFINE = 0.25
+# fft refines its grid at most once, by at most this factor in step (64 times the nodes),
+# and only while the direct sum would cost more: N * M above this many times the nodes.
+_FFT_MIN_REFINE = 0.125
+_FFT_DIRECT_PER_NODE = 16
 
 T = TypeVar("T")
 
@@ -116,18 +137,25 @@ T = TypeVar("T")
 # choosing a method
 
 
-def choose_method(method: str, kern: Kernel, n_points: int, n_bins: int) -> str:
-    """Validate ``method`` and resolve ``"auto"``.
+def choose_method(
+    method: str, kern: Kernel, n_points: int, n_bins: int, *, tol: float | None = None
+) -> str:
+    """Validate ``method`` and resolve ``"auto"``: the fastest method whose bound is ``<= tol``.
 
-    ``"auto"`` gives ``"sorted"`` for the Laplace kernel when ``n_points * n_bins`` exceeds
-    :data:`kdeloss.fast.AUTO_SORTED_MIN` and ``"direct"`` otherwise. It never gives
-    ``"fft"``, which is approximate: ask for it when the kernel is smooth (Gaussian),
-    ``N * M`` is large (from about ``10^6`` on, where the direct method takes a millisecond
-    or more and ``"fft"`` about a millisecond whatever the size up to ``10^5``), an error of
-    ``1e-6`` is acceptable, the target is at most a few thousand bandwidths wide and the
-    density does not vary across it by more than a factor of about ``10^7`` (else it falls
-    back to ``"direct"``). For the Laplace kernel ``"sorted"`` is exact and about as fast
-    as ``"fft"``.
+    ``tol`` is the error the caller accepts, in the shared measure (loss error relative to
+    ``max(1, mean |log q|)``, gradient error absolute); ``None`` means exact
+    (:data:`kdeloss.fast.EXACT_TOL` ``= 1e-12``). It is used by ``"auto"`` only; an explicit
+    method is returned as it is (after validation) whatever ``tol``. ``"auto"`` gives
+
+    * Laplace: ``"sorted"`` (exact) when ``n_points * n_bins`` exceeds
+      :data:`kdeloss.fast.AUTO_SORTED_MIN`, else ``"direct"``;
+    * box: ``"fft"``, which is exact for it (sums over sorted runs, no grid), when
+      ``n_points * n_bins`` exceeds :data:`kdeloss.fast.AUTO_BOX_MIN`, else ``"direct"``;
+    * Gaussian and other kernels on the line with a length scale: ``"fft"`` when
+      ``tol >= FFT_TOL`` (``1e-6``, the bound ``"fft"`` keeps or falls back) and
+      ``n_points * n_bins`` is at least :data:`kdeloss.fast.AUTO_FFT_MIN`, where it is faster
+      than ``"direct"`` on the benchmark's problem; else ``"direct"``;
+    * circular kernels (von Mises): ``"direct"``.
 
     Parameters
     ----------
@@ -137,6 +165,8 @@ def choose_method(method: str, kern: Kernel, n_points: int, n_bins: int) -> str:
         The resolved kernel.
     n_points, n_bins : int
         ``N`` and ``M``.
+    tol : float, optional
+        The largest error ``"auto"`` may accept; default exact.
 
     Returns
     -------
@@ -146,16 +176,18 @@ def choose_method(method: str, kern: Kernel, n_points: int, n_bins: int) -> str:
     Raises
     ------
     ValueError
-        For an unknown method, ``"sorted"`` with a kernel other than Laplace, or ``"fft"``
-        with a circular kernel.
+        For an unknown method, ``"sorted"`` with a kernel other than Laplace, ``"fft"`` with
+        a circular kernel or without a length scale, or a ``tol`` that is not a number > 0.
 
     Examples
     --------
     >>> from kdeloss import get_kernel
     >>> choose_method("auto", get_kernel("laplace"), 1000, 256)
     'sorted'
-    >>> choose_method("auto", get_kernel("gaussian"), 1000, 256)
+    >>> choose_method("auto", get_kernel("gaussian"), 10**4, 10**4)
     'direct'
+    >>> choose_method("auto", get_kernel("gaussian"), 10**4, 10**4, tol=1e-6)
+    'fft'
     >>> choose_method("sorted", get_kernel("gaussian"), 10, 10)
     Traceback (most recent call last):
     ...
@@ -164,9 +196,19 @@ def choose_method(method: str, kern: Kernel, n_points: int, n_bins: int) -> str:
     if not isinstance(method, str) or method not in METHODS:
         names = ", ".join(repr(m) for m in METHODS)
         raise ValueError(f"method: unknown method {method!r}; expected one of {names}")
+    if tol is None:
+        tol = EXACT_TOL
+    elif not (isinstance(tol, int | float) and not isinstance(tol, bool) and tol > 0):
+        raise ValueError(f"tol: expected a number > 0 or None, got {tol!r}")
     laplace = isinstance(kern, Laplace)
+    size = n_points * n_bins
     if method == "auto":
-        return "sorted" if laplace and n_points * n_bins > AUTO_SORTED_MIN else "direct"
+        if laplace:
+            return "sorted" if size > AUTO_SORTED_MIN else "direct"
+        if isinstance(kern, Box):
+            return "fft" if size > AUTO_BOX_MIN else "direct"
+        line = not kern.circular and math.isfinite(_length_scale(kern))
+        return "fft" if line and tol >= FFT_TOL and size >= AUTO_FFT_MIN else "direct"
     if method == "sorted" and not laplace:
         raise ValueError(f'method: "sorted" needs the Laplace kernel, got {kern.name!r}')
     if method == "fft" and kern.circular:
@@ -183,6 +225,8 @@ def choose_method(method: str, kern: Kernel, n_points: int, n_bins: int) -> str:
 
 
 def _length_scale(kern: Kernel) -> float:
+    while isinstance(kern, ScaledKernel):
+        kern = kern.base
     h = kern.bandwidth
     if isinstance(kern, CustomKernel):
         h = getattr(kern.obj, "bandwidth", math.nan)
@@ -866,7 +910,8 @@ def fft(
     * the points left off the grid (beyond the kernel's reach of every bin, where
       ``log K`` is :data:`FFT_TAIL` ``= 40`` below its peak), bounded by
       ``sum S_j K(distance to the nearest bin)``, and the kernel's tail beyond the table;
-    * FFT and summation roundoff (``3 eps log2(size) ||K||_2`` and ``N eps`` relative).
+    * FFT and summation roundoff (``3 eps log2(size) ||K||_2 ||w||_2`` with ``w`` the
+      weights on the grid, and ``N eps`` relative).
 
     Then ``sum_j |r~_mj - r_mj| <= 2 a_m / (1 - 2 a_m)`` at every bin (``r`` the
     responsibilities), the gradient error is at most the mean of that over the bins (times
@@ -945,7 +990,7 @@ def fft(
         if not (interp > 0.0 and rest < 0.5 * tol):
             break
         shrink = math.sqrt((tol - rest) / interp) * 0.9
-        if shrink < _FFT_MIN_REFINE:
+        if shrink < _FFT_MIN_REFINE or x.size * t.size < _FFT_DIRECT_PER_NODE * grid.n / shrink:
             break
         step *= shrink
     return _fallback(z, x, t, kern, eps, log_u)
@@ -991,9 +1036,12 @@ def _fft_on_grid(
     lost = _FFT_LOST_SLACK * (n_pts + 1) + math.exp(-FFT_TAIL)
     if g.keep is not None:
         lost += _dropped_mass(ls, x, t, kern, ~g.keep, ktop)
-    roundoff = 3.0 * _EPS * math.log2(g.size) * float(np.sqrt(kvec @ kvec))
+    # an FFT convolution's error at any node is about eps log2(size) ||a||_2 ||b||_2
+    roundoff = _FFT_ROUNDOFF * _EPS * math.log2(g.size) * float(np.sqrt(kvec @ kvec))
     with np.errstate(over="ignore"):
-        a_rel = (conv_e[near] + (lost + roundoff)) / q_near + _EPS * (n_pts + 4)
+        a_rel = conv_e[near] + (lost + roundoff * float(np.sqrt(grid_w @ grid_w)))
+        a_rel /= q_near
+        a_rel += _EPS * (n_pts + 4)
     if not float(a_rel.max()) < _FFT_MAX_REL:
         return None
     resp = 2.0 * a_rel / (1.0 - 2.0 * a_rel)  # sum_j |r~ - r| at a node, an upper bound
@@ -1016,7 +1064,7 @@ def _fft_on_grid(
     # sum_m gamma_m K(t_m - x_j) / e^ktop, read at the points: r_bar_j M / S_j
     grid_c = _spread_sorted(it, ft, gamma, bins, k0, g.n)
     corr = _correlate(grid_c, kf[0], g, workers)
-    bound += roundoff * float(np.sqrt(grid_c @ grid_c)) / m
+    bound += roundoff * float(np.sqrt(grid_c @ grid_c)) * float(sk.max()) / m
     part = _read(corr, ib, fb)
     part *= sk
     part *= -1.0 / m
