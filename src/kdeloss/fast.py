@@ -971,15 +971,15 @@ def fft(
     """
     if isinstance(kern, Laplace):
         return sorted_laplace(z, x, t, kern.bandwidth, eps, log_u)
-    ls = log_softmax(z)
     if isinstance(kern, Box):
-        return _box_sorted(ls, x, t, kern.bandwidth, eps, log_u)
+        return _box_sorted(log_softmax(z), x, t, kern.bandwidth, eps, log_u)
     h = _length_scale(kern)
+    weights = _Softmax(z)
     for _ in range(2):
         grid = _fft_grid(x, t, kern, h, step)
         if grid is None:
             break
-        result = _fft_on_grid(ls, x, t, kern, grid, eps, log_u)
+        result = _fft_on_grid(weights, x, t, kern, grid, eps, log_u)
         if result is None:
             break
         loss, grad, bound, interp = result
@@ -997,7 +997,7 @@ def fft(
 
 
 def _fft_on_grid(
-    ls: np.ndarray,
+    weights: _Softmax,
     x: np.ndarray,
     t: np.ndarray,
     kern: Kernel,
@@ -1017,7 +1017,7 @@ def _fft_on_grid(
     inv = 1.0 / g.delta
 
     # spread the weights of the points on the grid (S_j below 2^-1022 count as lost below)
-    s = np.exp(ls)
+    s = weights.s
     xk, sk = (x, s) if g.keep is None else (x[g.keep], s[g.keep])
     ib, fb = _interp(xk, g.g0, inv)
     grid_w = _spread(ib, fb, sk, g.n)
@@ -1035,7 +1035,7 @@ def _fft_on_grid(
     # the error bound at the nodes next to the bins, relative to q~ there
     lost = _FFT_LOST_SLACK * (n_pts + 1) + math.exp(-FFT_TAIL)
     if g.keep is not None:
-        lost += _dropped_mass(ls, x, t, kern, ~g.keep, ktop)
+        lost += _dropped_mass(weights, x, t, kern, ~g.keep, ktop)
     # an FFT convolution's error at any node is about eps log2(size) ||a||_2 ||b||_2
     roundoff = _FFT_ROUNDOFF * _EPS * math.log2(g.size) * float(np.sqrt(kvec @ kvec))
     with np.errstate(over="ignore"):
@@ -1065,26 +1065,25 @@ def _fft_on_grid(
     grid_c = _spread_sorted(it, ft, gamma, bins, k0, g.n)
     corr = _correlate(grid_c, kf[0], g, workers)
     bound += roundoff * float(np.sqrt(grid_c @ grid_c)) * float(sk.max()) / m
+    corr *= -1.0 / m
+    # the gradient S_j (mean(pi) - r_bar_j / S_j)
     part = _read(corr, ib, fb)
+    part += 1.0 if pi is None else float(pi.mean())
     part *= sk
-    part *= -1.0 / m
     if g.keep is None:
         grad = part
     else:
-        grad = np.zeros(n_pts)
+        grad = s * (1.0 if pi is None else float(pi.mean()))
         grad[g.keep] = part
-    grad += s if pi is None else s * float(pi.mean())
     return loss, grad, bound, interp
 
 
 def _read(values: np.ndarray, i: np.ndarray, f: np.ndarray) -> np.ndarray:
     """Linear interpolation of node ``values`` at left nodes ``i`` with right weights ``f``
     (the transpose of :func:`_spread`)."""
-    left = np.take(values, i)
-    out = np.take(values, i + 1)
-    out -= left
+    out = np.take(np.diff(values), i)
     out *= f
-    out += left
+    out += np.take(values, i)
     return out
 
 
@@ -1110,7 +1109,7 @@ def _correlate(grid_c: np.ndarray, kf: np.ndarray, g: _Grid, workers: int) -> np
 
 
 def _dropped_mass(
-    ls: np.ndarray, x: np.ndarray, t: np.ndarray, kern: Kernel, off: np.ndarray, ktop: float
+    weights: _Softmax, x: np.ndarray, t: np.ndarray, kern: Kernel, off: np.ndarray, ktop: float
 ) -> float:
     """``sum S_j K(d_j) / e^ktop`` over the points off the grid, ``d_j`` the distance to the
     nearest bin: the most they add to ``q~`` at any bin (``K`` falls beyond its reach)."""
@@ -1121,13 +1120,32 @@ def _dropped_mass(
     d = np.minimum(d, np.finfo(float).max)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         lk = np.asarray(kern.logpdf(d), dtype=float) - ktop
-    a = ls[off] + lk
+    a = weights.log_at(off) + lk
     top = float(a.max())
     if top == -math.inf:
         return 0.0
     if not top < 0.0:  # a far point as heavy as the grid's peak: certainly too much
         return math.inf
     return float(np.exp(a).sum())
+
+
+class _Softmax:
+    """Softmax weights ``S = e^(z - max z) / sum`` (no log taken, so logits of size ``1e300``
+    keep their ties), and their logs on demand."""
+
+    def __init__(self, z: np.ndarray) -> None:
+        self.z = z
+        self.top = float(z.max())
+        e = z - self.top
+        np.exp(e, out=e)
+        total = float(e.sum())
+        e *= 1.0 / total
+        self.s = e
+        self.log_total = math.log(total)
+
+    def log_at(self, where: np.ndarray) -> np.ndarray:
+        """``log S`` at the points selected by ``where``."""
+        return (self.z[where] - self.top) - self.log_total
 
 
 def _fallback(
