@@ -127,6 +127,10 @@ _FFT_WINDOW = 4
 _FFT_MAX_REL = 0.25
 # fft extends its grid over every point when that adds at most this many nodes per point.
 _FFT_NODES_PER_POINT = 0.5
+# The bound's factor with a background (the weights pi move too), and the margin below
+# tol that a refined grid aims at.
+_FFT_BACKGROUND = 1.25
+_FFT_REFINE_MARGIN = 0.9
 # fft refines its grid at most once, by at most this factor in step (64 times the nodes),
 # and only while the direct sum would cost more: N * M above this many times the nodes.
 _FFT_MIN_REFINE = 0.125
@@ -993,7 +997,7 @@ def fft(
         rest = bound - interp
         if not (interp > 0.0 and rest < 0.5 * tol):
             break
-        shrink = math.sqrt((tol - rest) / interp) * 0.9
+        shrink = math.sqrt((tol - rest) / interp) * _FFT_REFINE_MARGIN
         if shrink < _FFT_MIN_REFINE or x.size * t.size < _FFT_DIRECT_PER_NODE * grid.n / shrink:
             break
         step *= shrink
@@ -1030,29 +1034,24 @@ def _fft_on_grid(
     it, ft = _interp(t, g.g0, inv)
     k0, k1 = int(it[0]), int(it[-1]) + 1
     near = slice(k0, k1 + 1)  # the nodes next to the bins
-    q_near = conv[near]
-    if not float(q_near.min()) > 0.0:
+    if not float(conv[near].min()) > 0.0:
         return None
     # bins[k - k0] is the first bin right of node k
     bins = np.searchsorted(it, np.arange(k0, k1 + 1))
 
-    # the error bound at the nodes next to the bins, relative to q~ there
+    # what the grid leaves out: underflowed weights and kernel values, the kernel's tail
+    # beyond the table, the points off the grid
     lost = _FFT_LOST_SLACK * (n_pts + 1) + math.exp(-FFT_TAIL)
     if g.keep is not None:
         lost += _dropped_mass(weights, x, t, kern, ~g.keep, ktop)
     # an FFT convolution's error at any node is at most about eps log2(size) ||a||_1 ||b||_2
-    # (||a||_1 = sum S <= 1 here); the table's entries are exp of logs up to ~745 in size
+    # (||a||_1 = sum S <= 1 here)
     roundoff = _FFT_ROUNDOFF * _EPS * math.log2(g.size) * float(np.sqrt(kvec @ kvec))
-    with np.errstate(over="ignore"):
-        a_rel = conv_e[near] + (lost + roundoff)
-        a_rel /= q_near
-        a_rel += _EPS * (n_pts + _FFT_TABLE_ULPS)
-    if not float(a_rel.max()) < _FFT_MAX_REL:
+    factor = 1.0 if eps == 0.0 else _FFT_BACKGROUND
+    bounds = _error_bound(conv[near], conv_e[near], lost + roundoff, n_pts, bins, m, factor)
+    if bounds is None:
         return None
-    resp = 2.0 * a_rel / (1.0 - 2.0 * a_rel)  # sum_j |r~ - r| at a node, an upper bound
-    factor = 1.0 if eps == 0.0 else 1.25
-    bound = factor * _bin_mean_bound(resp, bins, m)
-    interp = factor * _bin_mean_bound(2.0 * conv_e[near] / q_near, bins, m)
+    bound, interp = bounds
 
     qb = _read(conv, it, ft)
     log_model = np.log(qb)
@@ -1081,6 +1080,36 @@ def _fft_on_grid(
         grad = s * (1.0 if pi is None else float(pi.mean()))
         grad[g.keep] = part
     return loss, grad, bound, interp
+
+
+def _error_bound(
+    q: np.ndarray,
+    env: np.ndarray,
+    lost: float,
+    n_pts: int,
+    bins: np.ndarray,
+    m: int,
+    factor: float,
+) -> tuple[float, float] | None:
+    """The bound of ``fft`` from ``q~`` and the convolved error envelope at the nodes next to
+    the bins (see :func:`fft`), and its interpolation part; None if ``a_m`` is too large.
+
+    ``a = (env + lost) / q~ + eps (N + table)`` bounds ``sum_j S_j |K~ - K| / q~`` at a node,
+    and so at the bins between two nodes (ratios of linear interpolants); then
+    ``sum_j |r~ - r| <= 2a / (1 - 2a)``, whose mean over the bins (times ``factor`` with a
+    background) bounds both errors.
+    """
+    with np.errstate(over="ignore"):
+        a_rel = env + lost
+        a_rel /= q
+        a_rel += _EPS * (n_pts + _FFT_TABLE_ULPS)
+    if not float(a_rel.max()) < _FFT_MAX_REL:
+        return None
+    resp = 2.0 * a_rel / (1.0 - 2.0 * a_rel)
+    return (
+        factor * _bin_mean_bound(resp, bins, m),
+        factor * _bin_mean_bound(2.0 * env / q, bins, m),
+    )
 
 
 def _read(values: np.ndarray, i: np.ndarray, f: np.ndarray) -> np.ndarray:
