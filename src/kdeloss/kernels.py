@@ -161,6 +161,37 @@ class Kernel:
         """
         return _split_rows(self.logpdf(t[:, None] - x[None, :]))
 
+    def reach(self, log_ratio: float, scale: float | None = None) -> float:
+        """Distance, in units of ``scale``, beyond which ``log K`` stays ``log_ratio`` below
+        its peak.
+
+        The generic version probes ``log K`` at ``0`` and at ``+-2^k scale`` (``k = -1..12``)
+        and returns the smallest probe from which every farther probe is that low (``inf``
+        if none is): it assumes ``K`` does not rise again between and beyond the probes.
+        The built-in kernels override it with the exact value.
+
+        Parameters
+        ----------
+        log_ratio : float
+            ``L > 0``: the depth below the peak.
+        scale : float, optional
+            The length unit; default the bandwidth.
+
+        Examples
+        --------
+        >>> Gaussian(0.5).reach(8.0) == 4.0   # sqrt(2 L) bandwidths
+        True
+        """
+        h = self.bandwidth if scale is None else scale
+        probes = 2.0 ** np.arange(-1, 13)
+        with np.errstate(over="ignore", invalid="ignore"):
+            lk = self.logpdf(np.concatenate([[0.0], probes * h, -probes * h]))
+        side = np.maximum(lk[1 : probes.size + 1], lk[probes.size + 1 :])
+        low = side <= float(lk.max()) - log_ratio
+        # the smallest probe from which every farther probe is low too
+        tail = np.logical_and.accumulate(low[::-1])[::-1]
+        return float(probes[np.argmax(tail)]) if tail.any() else math.inf
+
 
 def _split_rows(logk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     offset = logk.max(axis=1)
@@ -182,7 +213,15 @@ def _split_point(
 def _finish_rows(
     offset: np.ndarray, rest: np.ndarray, log_weights: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """With no weights, rows are split at the largest ``rest`` (0); with weights as they are."""
+    """With no weights, rows are split at the largest ``rest`` (0); with weights as they are.
+
+    A row whose offset underflowed the float range (``-inf``) gets ``rest = 0``: it stands for
+    a bin no kernel reaches, and its ``rest`` (differences of overflowing numbers) means
+    nothing.
+    """
+    dead = ~np.isfinite(offset)
+    if dead.any():
+        rest = np.where(dead[:, None], 0.0, rest)
     return _renormalise(offset, rest) if log_weights is None else (offset, rest)
 
 
@@ -311,6 +350,9 @@ class Laplace(Kernel):
             offset = -np.abs(dp) - (_LOG2 + math.log(h))
         return _finish_rows(offset, rest, log_weights)
 
+    def reach(self, log_ratio: float, scale: float | None = None) -> float:
+        return log_ratio * self.bandwidth / (self.bandwidth if scale is None else scale)
+
 
 _LOG2 = math.log(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -384,10 +426,14 @@ class Gaussian(Kernel):
             xpc = xp[:, None]
             near = (sc * xpc - sc * xj) / h
             far = _mid_gap(tt, xj, xpc, sc) / h
-            gap = np.where(near == 0.0, 0.0, near * far)
+            gap = np.where((near == 0.0) | (far == 0.0), 0.0, near * far)
             rest = -(0.5 / (sc * sc)) * gap
             offset = -0.5 * dp**2 - (math.log(h) + _LOG_SQRT_2PI)
         return _finish_rows(offset, rest, log_weights)
+
+    def reach(self, log_ratio: float, scale: float | None = None) -> float:
+        ratio = 1.0 if scale is None else self.bandwidth / scale
+        return math.sqrt(2.0 * log_ratio) * ratio
 
 
 class Box(Kernel):
@@ -417,7 +463,10 @@ class Box(Kernel):
         import mpmath as mp
 
         hh = mp.mpf(self.bandwidth) if h is None else h
-        return -mp.log(hh) if abs(d) <= hh / 2 else mp.ninf
+        return -mp.log(hh) if -hh / 2 <= d <= hh / 2 else mp.ninf
+
+    def reach(self, log_ratio: float, scale: float | None = None) -> float:
+        return 0.5 * (1.0 if scale is None else self.bandwidth / scale)
 
 
 class VonMises(Kernel):
@@ -504,7 +553,7 @@ class VonMises(Kernel):
             xpc = xp[:, None]
             near = _sin_half(*_two_sum(sc * xpc, -sc * xj), sc) / h
             far = _sin_half(*_mid_gap_pair(tt, xj, xpc, sc), sc) / h
-            gap = np.where(near == 0.0, 0.0, near * far)
+            gap = np.where((near == 0.0) | (far == 0.0), 0.0, near * far)
             rest = -2.0 * gap
             offset = -2.0 * (hp / h) ** 2 + self.log_norm()
         return _finish_rows(offset, rest, log_weights)
@@ -664,6 +713,9 @@ class ScaledKernel(Kernel):
     ) -> tuple[np.ndarray, np.ndarray]:
         offset, rest = self.base.log_rows(t, x, log_weights)
         return offset + self.log_c, rest
+
+    def reach(self, log_ratio: float, scale: float | None = None) -> float:
+        return self.base.reach(log_ratio, scale)
 
 
 #: The kernels by name, for :func:`get_kernel`. The first four are on the line (von Mises on
