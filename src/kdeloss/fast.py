@@ -58,11 +58,21 @@ import numpy as np
 import scipy.fft
 from scipy.special import i0e
 
-from .kernels import Box, CustomKernel, Gaussian, Kernel, Laplace, ScaledKernel, VonMises
+from .kernels import (
+    Box,
+    CustomKernel,
+    Gaussian,
+    Kernel,
+    Laplace,
+    ScaledKernel,
+    VonMises,
+    weighted_log_rows,
+)
 from .logspace import (
     log_softmax,
     logaddexp,
     mean_of_logs,
+    row_logsumexp,
     uncovered_bin_error,
     unrepresentable_error,
 )
@@ -486,23 +496,26 @@ class _FastRows:
 
 
 def _exact_block(
-    kern: Kernel, ls: np.ndarray, x: np.ndarray, tc: np.ndarray, need_cover: bool
+    kern: Kernel,
+    z: np.ndarray,
+    ls: np.ndarray,
+    x: np.ndarray,
+    tc: np.ndarray,
+    need_cover: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | int:
     """``(log q_model, row sums, exp(A - peak))`` for a row block, from ``log_rows``.
 
     Rows no kernel reaches get ``log q_model = -inf``, zero entries and row sum 1; if
     ``need_cover``, the index in the block of the first such row is returned instead.
     """
-    offset, rest = kern.log_rows(tc, x, ls)
-    covered = np.isfinite(offset)
+    covered, lead, terms = weighted_log_rows(kern, tc, x, z, ls)
     if need_cover and not covered.all():
         return int(np.flatnonzero(~covered)[0])
-    a = ls[None, :] + rest
-    peak = a.max(axis=1)
-    peak = np.where(np.isfinite(peak), peak, 0.0)
-    e = np.exp(a - peak[:, None])
-    total = np.where(covered, e.sum(axis=1), 1.0)
-    return np.where(covered, offset + peak + np.log(total), -np.inf), total, e
+    lse, e, total = row_logsumexp(terms)
+    log_model = np.where(covered, lead + lse, -np.inf)
+    e = np.where(covered[:, None], e, 0.0)
+    total = np.where(covered, total, 1.0)
+    return log_model, total, e
 
 
 def direct(
@@ -596,7 +609,7 @@ def direct(
             e = buf[: i1 - i0]
             fast = fast_rows.fill(tc, e)
             if fast is None:
-                exact = _exact_block(kern, ls, x, tc, eps == 0.0)
+                exact = _exact_block(kern, z, ls, x, tc, eps == 0.0)
                 if isinstance(exact, int):
                     return acc, i0 + exact
                 log_model, total, e = exact

@@ -42,6 +42,7 @@ __all__ = [
     "WrappedBox",
     "WrappedLaplace",
     "get_kernel",
+    "weighted_log_rows",
     "wrap_angle",
 ]
 
@@ -159,7 +160,31 @@ class Kernel:
             ``log K(t_m - x_j) - offset[m]``. Without ``log_weights``: at most 0, and 0 at
             the nearest point.
         """
-        return _split_rows(self.logpdf(t[:, None] - x[None, :]))
+        _, offset, rest = self.split_rows(t, x, log_weights)
+        return offset, rest
+
+    def split_rows(
+        self,
+        t: np.ndarray,
+        x: np.ndarray,
+        log_weights: np.ndarray | None = None,
+        split: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`log_rows`, and the index ``p[m]`` of each row's split point.
+
+        Knowing ``p`` lets a caller form ``log S_j - log S_p`` from the logits directly
+        (``z_j - z_p``, one rounding), which keeps responsibilities exact when the logits
+        span many orders of magnitude. The built-in kernels override this with splits
+        computed from differences of positions; this generic version subtracts rounded
+        values of :meth:`logpdf`. ``split``, if given, is used as ``p``.
+        """
+        with np.errstate(over="ignore"):  # a displacement beyond the float range is inf
+            logk = self.logpdf(t[:, None] - x[None, :])
+        score = logk if log_weights is None else logk + log_weights[None, :]
+        p = score.argmax(axis=1) if split is None else split
+        offset = logk[np.arange(t.size), p]
+        safe = np.where(np.isfinite(offset), offset, 0.0)
+        return p, *_finish_rows(offset, logk - safe[:, None], log_weights)
 
     def reach(self, log_ratio: float, scale: float | None = None) -> float:
         """Distance, in units of ``scale``, beyond which ``log K`` stays ``log_ratio`` below
@@ -193,18 +218,56 @@ class Kernel:
         return float(probes[np.argmax(tail)]) if tail.any() else math.inf
 
 
-def _split_rows(logk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    offset = logk.max(axis=1)
-    safe = np.where(np.isfinite(offset), offset, 0.0)
-    return offset, logk - safe[:, None]
+def weighted_log_rows(
+    kern: Kernel, t: np.ndarray, x: np.ndarray, z: np.ndarray, log_s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``log S_j + log K(t_m - x_j)`` as ``lead[m] + terms[m, j]``, every term that matters
+    accurate to a rounding of its own size.
+
+    Each row is split at its heaviest term ``p`` (:meth:`Kernel.split_rows`), and
+    ``log S_j - log S_p`` is taken from the logits, ``z_j - z_p``. Where rounding in the
+    choice of ``p`` picked a term that is not the heaviest (two terms equal to the last
+    digit, with very different logits), the row is split again at the heaviest.
+
+    Returns
+    -------
+    covered : ndarray of bool, shape (M,)
+        Rows with a finite ``lead`` (some kernel reaches the bin, in the float range).
+    lead : ndarray, shape (M,)
+        ``log S_p + log K(t_m - x_p)``.
+    terms : ndarray, shape (M, N)
+        The rest; ``terms[m, p] = 0``.
+    """
+    from .logspace import logit_gaps  # logspace does not import kernels
+
+    p, offset, rest = kern.split_rows(t, x, log_s.real)
+    terms = logit_gaps(z, log_s, p) + rest
+    heaviest = terms.real.argmax(axis=1)
+    rows = np.arange(t.size)
+    moved = np.flatnonzero((heaviest != p) & (terms.real[rows, heaviest] > 0.0))
+    if moved.size:
+        q = heaviest[moved]
+        _, offset_q, rest_q = kern.split_rows(t[moved], x, log_s.real, q)
+        offset, p = offset.copy(), p.copy()
+        offset[moved], p[moved] = offset_q, q
+        terms = terms.copy()
+        terms[moved] = logit_gaps(z, log_s, q) + rest_q
+    lead = offset + log_s[p]
+    covered = np.isfinite(offset)
+    return covered, lead, terms
 
 
 def _split_point(
-    x: np.ndarray, log_k: np.ndarray, log_weights: np.ndarray | None
+    x: np.ndarray,
+    log_k: np.ndarray,
+    log_weights: np.ndarray | None,
+    split: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the index and position of the point with the largest ``log_k`` (rounded
     ``log K`` values, or any increasing function of them), or with weights the largest
     ``log_weights + log_k``."""
+    if split is not None:
+        return split, x[split]
     score = log_k if log_weights is None else log_k + log_weights[None, :]
     p = score.argmax(axis=1)
     return p, x[p]
@@ -226,13 +289,14 @@ def _finish_rows(
 
 
 def _scale(t: np.ndarray, x: np.ndarray) -> float:
-    """1, or 1/2 when sums of two positions could overflow (halving is exact there)."""
+    """1, or 1/4 when ``2t - x_j - x_p`` (up to four times the largest position) could
+    overflow; scaling by a power of two is exact there."""
     big = max(float(np.abs(t).max()), float(np.abs(x).max()))
-    return 1.0 if big < _BIG else 0.5
+    return 1.0 if big < _BIG else 0.25
 
 
-# Positions below this in magnitude can be added in pairs without overflow.
-_BIG = 2.0**1000
+# Below this in magnitude, four positions can be added without overflow.
+_BIG = 2.0**1020
 
 
 def _mid_gap(t: np.ndarray, xj: np.ndarray, xp: np.ndarray, scale: float) -> np.ndarray:
@@ -325,9 +389,13 @@ class Laplace(Kernel):
         hh = mp.mpf(self.bandwidth) if h is None else h
         return -abs(d) / hh - mp.log(2 * hh)
 
-    def log_rows(
-        self, t: np.ndarray, x: np.ndarray, log_weights: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def split_rows(
+        self,
+        t: np.ndarray,
+        x: np.ndarray,
+        log_weights: np.ndarray | None = None,
+        split: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # |d_j| - |d_p| from positions: sign * (x_j - x_p) on the nearest point's side,
         # sign_j * (x_j + x_p - 2t) across it (a compensated sum). Never the difference of
         # two large |d|.
@@ -337,7 +405,7 @@ class Laplace(Kernel):
             tt = t[:, None]
             xj = x[None, :]
             d = sc * tt - sc * xj  # scaled displacements: never overflow
-            p, xp = _split_point(x, -np.abs(d) / h / sc, log_weights)
+            p, xp = _split_point(x, -np.abs(d) / h / sc, log_weights, split)
             dp = d[np.arange(t.size), p] / h / sc
             sigp = np.sign(xp - t)[:, None]
             sig = np.sign(xj - tt)
@@ -348,7 +416,7 @@ class Laplace(Kernel):
             )
             rest = -(gap / h) / sc
             offset = -np.abs(dp) - (_LOG2 + math.log(h))
-        return _finish_rows(offset, rest, log_weights)
+        return p, *_finish_rows(offset, rest, log_weights)
 
     def reach(self, log_ratio: float, scale: float | None = None) -> float:
         return log_ratio * self.bandwidth / (self.bandwidth if scale is None else scale)
@@ -410,9 +478,13 @@ class Gaussian(Kernel):
         hh = mp.mpf(self.bandwidth) if h is None else h
         return -(d * d) / (2 * hh * hh) - mp.log(hh * mp.sqrt(2 * mp.pi))
 
-    def log_rows(
-        self, t: np.ndarray, x: np.ndarray, log_weights: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def split_rows(
+        self,
+        t: np.ndarray,
+        x: np.ndarray,
+        log_weights: np.ndarray | None = None,
+        split: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # d_j**2 - d_p**2 = (x_p - x_j) * (2t - x_j - x_p), both factors from positions,
         # each divided by h before they are multiplied (h**2 may under- or overflow).
         h = self.bandwidth
@@ -421,7 +493,7 @@ class Gaussian(Kernel):
             tt = t[:, None]
             xj = x[None, :]
             d = sc * tt - sc * xj  # scaled displacements: never overflow
-            p, xp = _split_point(x, -0.5 * (d / h / sc) ** 2, log_weights)
+            p, xp = _split_point(x, -0.5 * (d / h / sc) ** 2, log_weights, split)
             dp = d[np.arange(t.size), p] / h / sc
             xpc = xp[:, None]
             near = (sc * xpc - sc * xj) / h
@@ -429,7 +501,7 @@ class Gaussian(Kernel):
             gap = np.where((near == 0.0) | (far == 0.0), 0.0, near * far)
             rest = -(0.5 / (sc * sc)) * gap
             offset = -0.5 * dp**2 - (math.log(h) + _LOG_SQRT_2PI)
-        return _finish_rows(offset, rest, log_weights)
+        return p, *_finish_rows(offset, rest, log_weights)
 
     def reach(self, log_ratio: float, scale: float | None = None) -> float:
         ratio = 1.0 if scale is None else self.bandwidth / scale
@@ -535,9 +607,13 @@ class VonMises(Kernel):
                 self.log_norm()
             )
 
-    def log_rows(
-        self, t: np.ndarray, x: np.ndarray, log_weights: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def split_rows(
+        self,
+        t: np.ndarray,
+        x: np.ndarray,
+        log_weights: np.ndarray | None = None,
+        split: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # sin(d_j/2)^2 - sin(d_p/2)^2 = sin((d_j - d_p)/2) sin((d_j + d_p)/2)
         #                              = sin((x_p - x_j)/2) sin((2t - x_j - x_p)/2),
         # every angle carried as an exact sum hi + lo of two floats, so that points many
@@ -547,16 +623,16 @@ class VonMises(Kernel):
         with np.errstate(over="ignore", invalid="ignore"):
             tt = t[:, None]
             xj = x[None, :]
-            half = _sin_half(*_two_sum(sc * tt, -sc * xj), sc)
-            p, xp = _split_point(x, -2.0 * (half / h) ** 2, log_weights)
+            half = _sin_half(*_two_sum(sc * tt, -sc * xj), scale=sc)
+            p, xp = _split_point(x, -2.0 * (half / h) ** 2, log_weights, split)
             hp = half[np.arange(t.size), p]
             xpc = xp[:, None]
-            near = _sin_half(*_two_sum(sc * xpc, -sc * xj), sc) / h
-            far = _sin_half(*_mid_gap_pair(tt, xj, xpc, sc), sc) / h
+            near = _sin_half(*_two_sum(sc * xpc, -sc * xj), scale=sc) / h
+            far = _sin_half(*_mid_gap_terms(tt, xj, xpc, sc), scale=sc) / h
             gap = np.where((near == 0.0) | (far == 0.0), 0.0, near * far)
             rest = -2.0 * gap
             offset = -2.0 * (hp / h) ** 2 + self.log_norm()
-        return _finish_rows(offset, rest, log_weights)
+        return p, *_finish_rows(offset, rest, log_weights)
 
 
 def _two_sum(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -567,22 +643,35 @@ def _two_sum(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hi, lo
 
 
-def _mid_gap_pair(
+def _mid_gap_terms(
     t: np.ndarray, xj: np.ndarray, xp: np.ndarray, scale: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """``scale * (2t - x_j - x_p)`` as an unevaluated sum ``hi + lo`` (error about
-    ``1e-32`` relative)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``scale * (2t - x_j - x_p)`` as an unevaluated sum of three floats, exactly.
+
+    As an angle nothing may be rounded away: a rounding of ``1e-16`` relative is a whole
+    number of turns when the angle is ``1e20``.
+    """
     s, e1 = _two_sum(scale * xj, scale * xp)
     hi, e2 = _two_sum((2.0 * scale) * t, -s)
-    return _two_sum(hi, e2 - e1)  # renormalised: lo is tiny beside hi
+    return hi, e2, -e1
 
 
-def _sin_half(hi: np.ndarray, lo: np.ndarray, scale: float) -> np.ndarray:
-    """``sin(a / 2)`` for the angle ``a = (hi + lo) / scale``, by the addition formula (``lo``
-    is tiny beside ``hi`` but need not be small as an angle: ``hi`` may be many turns)."""
-    k = 0.5 / scale
-    u, v = k * hi, k * lo
-    return np.sin(u) * np.cos(v) + np.cos(u) * np.sin(v)
+def _sin_half(*terms: np.ndarray, scale: float) -> np.ndarray:
+    """``sin(a / 2)`` for the angle ``a = sum(terms) / scale``, exactly up to rounding.
+
+    The terms are an unevaluated sum (a large one and its rounding errors); none may be
+    dropped or added in floating point, since even a tiny error is a large angle when the
+    angle is many turns. So the sine and cosine of the sum are built with the addition
+    formulas, one term at a time. ``scale`` is 1 (the terms are halved, exactly) or 1/4
+    (then ``sin(a/2) = 2 sin(a/4) cos(a/4)``, and nothing is multiplied up to overflow).
+    """
+    k = 0.5 if scale == 1.0 else 1.0
+    first, *rest = terms
+    s, c = np.sin(k * first), np.cos(k * first)
+    for u in rest:
+        su, cu = np.sin(k * u), np.cos(k * u)
+        s, c = s * cu + c * su, c * cu - s * su
+    return s if scale == 1.0 else 2.0 * s * c
 
 
 class WrappedLaplace(Kernel):
@@ -708,11 +797,15 @@ class ScaledKernel(Kernel):
     def logpdf(self, d: np.ndarray) -> np.ndarray:
         return self.base.logpdf(d) + self.log_c
 
-    def log_rows(
-        self, t: np.ndarray, x: np.ndarray, log_weights: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        offset, rest = self.base.log_rows(t, x, log_weights)
-        return offset + self.log_c, rest
+    def split_rows(
+        self,
+        t: np.ndarray,
+        x: np.ndarray,
+        log_weights: np.ndarray | None = None,
+        split: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        p, offset, rest = self.base.split_rows(t, x, log_weights, split)
+        return p, offset + self.log_c, rest
 
     def reach(self, log_ratio: float, scale: float | None = None) -> float:
         return self.base.reach(log_ratio, scale)

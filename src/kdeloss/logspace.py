@@ -18,6 +18,7 @@ __all__ = [
     "log_softmax",
     "log_width",
     "logaddexp",
+    "logit_gaps",
     "mean_of_logs",
     "row_logsumexp",
     "softmax",
@@ -127,6 +128,28 @@ def row_logsumexp(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore"):
         lse = np.where(live, peak + np.log(sums), -np.inf)
     return lse, terms, sums
+
+
+def logit_gaps(z: np.ndarray, log_s: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """``log S_j - log S_p[m]`` for each row ``m``, as ``z_j - z_p``: one rounding.
+
+    ``log_softmax`` rounds each ``z_j - max z`` on its own, so the difference of two of its
+    values can be off by the rounding of the larger; the logits' own difference is exact
+    wherever it matters. Where ``z_j - z_p`` overflows, ``log_s`` (floored) is used.
+
+    Examples
+    --------
+    >>> z = np.array([1e16, 1.0, 10.0])
+    >>> ls = log_softmax(z)
+    >>> float(ls[2] - ls[1]), float(logit_gaps(z, ls, np.array([1]))[0, 2])   # truly 9
+    (10.0, 9.0)
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        gaps = z[None, :] - z[p][:, None]
+    bad = ~np.isfinite(gaps)
+    if bad.any():
+        gaps = np.where(bad, log_s[None, :] - log_s[p][:, None], gaps)
+    return gaps
 
 
 def mean_of_logs(v: np.ndarray) -> float | complex:

@@ -30,7 +30,7 @@ from ._validate import (
     as_scalar,
     as_tol,
 )
-from .kernels import Kernel, LogPdf, get_kernel
+from .kernels import Kernel, LogPdf, get_kernel, weighted_log_rows
 from .logspace import (
     log_softmax,
     log_width,
@@ -108,16 +108,17 @@ def density_terms(
     points ``1e308`` bandwidths away). With a background such rows have ``pi = 0``.
     """
     ls = log_softmax(z)
-    offset, rest = kern.log_rows(t, x, ls.real)
-    covered = np.isfinite(offset)
+    covered, lead, terms = weighted_log_rows(kern, t, x, z, ls)
     if not covered.all() and eps == 0.0:
         m = int(np.flatnonzero(~covered)[0])
         if kern.positive:
             raise unrepresentable_error(m, float(t[m]))
         raise uncovered_bin_error(what, m, float(t[m]))
-    lse, e, total = row_logsumexp(ls[None, :] + rest)
+    lse, e, total = row_logsumexp(terms)
     r = e / total[:, None]
-    log_model = offset + lse if covered.all() else np.where(covered, offset + lse, -np.inf)
+    log_model = lead + lse
+    if not covered.all():
+        log_model = np.where(covered, log_model, -np.inf)
     if eps == 0.0:
         return log_model, r, np.ones(t.size)
     log_fit = np.log1p(-eps) + log_model

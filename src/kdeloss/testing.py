@@ -447,6 +447,11 @@ def reference(
                     big = max(big, abs(top), *(s for v, s in live if v >= cut))
     extra = max(0, int(mp.ceil(mp.log(big, 2))) + 2) if big > 1 else 0
     prec = base_bits + min(extra, _MAX_EXTRA_BITS)
+    if kern.name == "vonmises":
+        # an angle of 2^k radians needs k more bits before its sine has any digits right
+        turns = max(abs(float(v)) for row in d for v in row)
+        if turns > 1.0:
+            prec += math.ceil(math.log2(turns)) if math.isfinite(turns) else 1100
 
     with mp.workprec(prec):
         kern.setup(mp)
