@@ -11,6 +11,7 @@ Each demo module has the same shape:
 """
 
 from .circle import *  # noqa: F403
+from .live import *  # noqa: F403
 from .onehot import *  # noqa: F403
 from .player import *  # noqa: F403
 from .remedy import *  # noqa: F403
