@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 
 import kdeloss
-from kdeloss.demos import OneHotDemo, kernel_from_state
+from kdeloss.demos import OneHotDemo, ScaleDemo, ShiftDemo, kernel_from_state
 
 #: demo name -> (widget class, chapter page without suffix)
 DEMOS: dict[str, tuple[type, str]] = {
     "one-hot": (OneHotDemo, "book/one-hot"),
+    "scale": (ScaleDemo, "book/scale"),
+    "laplace-shift": (ShiftDemo, "book/laplace-shift"),
 }
 
 #: every compared number must agree with kdeloss to this

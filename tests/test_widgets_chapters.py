@@ -15,7 +15,6 @@ BOOK = Path(__file__).resolve().parents[1] / "book"
 
 #: chapter file -> widget variables it defines (every one must have .controls and .redraws)
 CHAPTERS: dict[str, list[str]] = {
-    "scale.md": ["scale_demo"],
 }
 
 

@@ -18,6 +18,8 @@ function naiveLossAndGrad(z, x, a, b, h, bins) {
   return { loss: -sumLog / bins, grad: g };
 }
 
+const scaleCurve = { key: null, curve: null };
+
 function scaleCompute(p) {
   const { a, b, h } = p;
   const z = p.z0.map((v) => p.spread * v);
@@ -27,13 +29,20 @@ function scaleCompute(p) {
   const exact = lossAndGrad(z, x, a, b, kernel, p.bins);
   const base = lossAndGrad(z, xAt(0), a, b, kernel, p.bins);
   const naive = naiveLossAndGrad(z, x, a, b, h, p.bins);
-  const curve = [];
-  for (let k = 0; k <= 80; k++) {
-    const D = (800 * k) / 80;
-    const nv = naiveLossAndGrad(z, xAt(D), a, b, h, p.bins);
-    curve.push([D, lossAndGrad(z, xAt(D), a, b, kernel, p.bins).loss,
-      nv.grad.some(Number.isNaN) ? NaN : nv.loss]);
+  // The loss curve depends on the bins and the logits only: computed when they change.
+  const key = JSON.stringify([p.bins, z, p.offsets, a, b, h]);
+  if (scaleCurve.key !== key) {
+    const curve = [];
+    for (let k = 0; k <= 64; k++) {
+      const D = (800 * k) / 64;
+      const nv = naiveLossAndGrad(z, xAt(D), a, b, h, p.bins);
+      curve.push([D, lossAndGrad(z, xAt(D), a, b, kernel, p.bins).loss,
+        nv.grad.some(Number.isNaN) ? NaN : nv.loss]);
+    }
+    scaleCurve.key = key;
+    scaleCurve.curve = curve;
   }
+  const curve = scaleCurve.curve;
   let change = 0;
   exact.grad.forEach((g, i) => { change = Math.max(change, Math.abs(g - base.grad[i])); });
   return {
