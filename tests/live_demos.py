@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 
 import kdeloss
-from kdeloss.demos import OneHotDemo, ScaleDemo, ShiftDemo, kernel_from_state
+from kdeloss.demos import OneHotDemo, RemedyDemo, ScaleDemo, ShiftDemo, kernel_from_state
 
 #: demo name -> (widget class, chapter page without suffix)
 DEMOS: dict[str, tuple[type, str]] = {
     "one-hot": (OneHotDemo, "book/one-hot"),
     "scale": (ScaleDemo, "book/scale"),
     "laplace-shift": (ShiftDemo, "book/laplace-shift"),
+    "dynamics": (RemedyDemo, "book/dynamics"),
 }
 
 #: every compared number must agree with kdeloss to this
@@ -61,6 +62,14 @@ def check_state(st: dict[str, Any]) -> dict[str, float]:
         out["grad"] = float(np.max(np.abs(np.asarray(st["grad"]) - g)))
         if "loss" in st:
             out["loss"] = abs(st["loss"] - L) / max(1.0, abs(L))
+    if "descent" in st:  # the dynamics demo: final weights of its two gradient descents
+        d = st["descent"]
+        for key, e in [("plain", 0.0), ("background", eps)]:
+            run = kdeloss.gradient_descent(
+                z, x, st["a"], st["b"], steps=int(d["steps"]), lr=d["lr"], kernel=kern,
+                bins=int(st["bins"]), background=e,
+            )
+            out[f"descent_{key}"] = float(np.max(np.abs(np.asarray(d[key]) - run.weights[-1])))
     return out
 
 

@@ -322,8 +322,9 @@ function legend(parent, x, y, items, W) {
   for (const it of items) {
     const w = 22 + 7 * it.label.length;
     if (cx + w > W - 4 && cx > x) { cx = x; cy += 17; }
-    if (it.shape === "line") svg("line", { x1: cx, x2: cx + 14, y1: cy - 4, y2: cy - 4,
-      stroke: it.color, "stroke-width": 3 }, g);
+    if (it.shape === "line" || it.shape === "dash") svg("line", { x1: cx, x2: cx + 14,
+      y1: cy - 4, y2: cy - 4, stroke: it.color, "stroke-width": 3,
+      "stroke-dasharray": it.shape === "dash" ? "4 2" : "none" }, g);
     else if (it.shape === "circle") svg("circle", { cx: cx + 7, cy: cy - 4, r: 5, fill: it.color,
       stroke: "#000", "stroke-width": 0.7 }, g);
     else svg("rect", { x: cx, y: cy - 10, width: 14, height: 11, fill: it.color }, g);
