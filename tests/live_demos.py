@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 
 import kdeloss
-from kdeloss.demos import OneHotDemo, RemedyDemo, ScaleDemo, ShiftDemo, kernel_from_state
+from kdeloss.demos import (
+    CircleDemo,
+    OneHotDemo,
+    RemedyDemo,
+    ScaleDemo,
+    ShiftDemo,
+    kernel_from_state,
+)
 
 #: demo name -> (widget class, chapter page without suffix)
 DEMOS: dict[str, tuple[type, str]] = {
@@ -26,6 +33,7 @@ DEMOS: dict[str, tuple[type, str]] = {
     "scale": (ScaleDemo, "book/scale"),
     "laplace-shift": (ShiftDemo, "book/laplace-shift"),
     "dynamics": (RemedyDemo, "book/dynamics"),
+    "circle": (CircleDemo, "book/circle"),
 }
 
 #: every compared number must agree with kdeloss to this
