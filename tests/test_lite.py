@@ -58,20 +58,21 @@ MAX_LITE_BYTES = 30_000_000
 PYODIDE_DISTS = {
     "numpy", "scipy", "sympy", "mpmath", "matplotlib", "pillow", "kiwisolver", "contourpy",
     "cycler", "fonttools", "packaging", "pyparsing", "python-dateutil", "six",
-    "ipython", "comm", "traitlets",
+    "ipython", "comm", "traitlets", "typing-extensions",
 }  # fmt: skip
 #: wheels the Pyodide kernel serves from its own index (shims of ipykernel and widgetsnbextension)
 KERNEL_WHEELS = {"ipykernel", "piplite", "pyodide-kernel", "widgetsnbextension"}
 #: wheels the lite site ships itself (tools/lite/build_wheels.py)
-SHIPPED = {"kdeloss", "kdeloss-lite", "ipywidgets", "jupyterlab-widgets"}
+SHIPPED = {"kdeloss", "kdeloss-lite", "ipywidgets", "jupyterlab-widgets", "anywidget", "psygnal"}
 #: top-level modules a chapter or kdeloss may import, beyond the standard library
 #: (myst_nb is the kdeloss-lite stand-in in the browser)
 PYODIDE_IMPORTS = {
     "numpy", "scipy", "sympy", "mpmath", "matplotlib", "PIL", "IPython", "ipywidgets",
-    "kdeloss", "myst_nb",
+    "kdeloss", "myst_nb", "anywidget", "traitlets",
 }  # fmt: skip
 #: packages whose C extensions may be loaded (Matplotlib's compiled dependencies included)
-C_EXTENSIONS_OK = {"numpy", "scipy", "matplotlib", "PIL", "kiwisolver", "contourpy"}
+#: (psygnal, anywidget's dependency, is compiled here; the lite site ships its pure wheel)
+C_EXTENSIONS_OK = {"numpy", "scipy", "matplotlib", "PIL", "kiwisolver", "contourpy", "psygnal"}
 NO_THREADS_IN_CHAPTERS = {"threading", "_thread", "concurrent", "multiprocessing", "subprocess"}
 MICROPIP = "micropip==0.11.1"
 
@@ -135,7 +136,7 @@ def test_the_lite_site_is_built_small_and_without_pyodide() -> None:
     assert (LITE / ext.APP / "index.html").is_file()
     config = json.loads((LITE / "jupyter-lite.json").read_text())["jupyter-config-data"]
     names = sorted(e["name"] for e in config["federated_extensions"])
-    assert names == sorted(ext.LAB_EXTENSIONS), "only the kernel and the widget manager"
+    assert names == sorted(ext.LAB_EXTENSIONS), "only the kernel, widget manager and anywidget"
     settings = config["litePluginSettings"]["@jupyterlite/pyodide-kernel-extension:kernel"]
     assert any(u.startswith("./pypi/all.json") for u in settings["pipliteUrls"])
     assert "pyodideUrl" not in settings or settings["pyodideUrl"].startswith("https://")
@@ -554,7 +555,7 @@ for method in methods:
 ran = []
 for name in sorted(vars(demos)):
     fn = getattr(demos, name)
-    if not callable(fn) or not (name.endswith("_frame") or name.endswith("_widget")):
+    if not callable(fn) or not (name.endswith("_frame") or name.endswith("Demo")):
         continue
     params = inspect.signature(fn).parameters.values()
     if any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD,

@@ -39,7 +39,7 @@ from ..kernels import Kernel
 from ..loss import bin_grad, softmax
 from ..plots import OKABE_ITO
 from .live import LiveDemo
-from .player import FIGSIZE, demo_axes
+from .style import FIGSIZE, demo_axes
 
 __all__ = [
     "GeneralizedNormal",

@@ -36,7 +36,7 @@ from ..loss import loss_and_grad, softmax
 from ..naive import naive_loss_and_grad
 from ..plots import OKABE_ITO
 from .live import LiveDemo
-from .player import FIGSIZE, demo_axes
+from .style import FIGSIZE, demo_axes
 
 __all__ = [
     "ScaleDemo",

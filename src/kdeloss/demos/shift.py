@@ -44,7 +44,7 @@ from ..shift import (
     shift_toward,
 )
 from .live import LiveDemo
-from .player import demo_axes
+from .style import demo_axes
 
 __all__ = [
     "SHIFT_DEFAULTS",
