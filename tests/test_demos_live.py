@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS, ROOT
+from conftest import ROOT
 from live_demos import DEMOS, TOL, drive_demo, standalone_page
 
 from kdeloss.demos import LiveDemo
@@ -41,18 +41,6 @@ def test_widget_traits_and_html_rendition(name: str) -> None:
     assert json.loads(json.dumps(state)) == state
     for k, v in state.items():
         setattr(w, k, v)  # every synced trait takes its own value back
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"chromium ({CHROMIUM}) is missing: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

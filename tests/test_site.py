@@ -227,6 +227,7 @@ def test_live_demo_on_its_page(name, site_url, browser, screenshots) -> None:
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
         before = root.get_attribute("data-state")
         slider = root.locator('input[type="range"]').first
+        slider.evaluate("e => e.scrollIntoView({block: 'center'})")
         sb = slider.bounding_box()
         page.touchscreen.tap(sb["x"] + sb["width"] * 0.9, sb["y"] + sb["height"] / 2)
         assert root.get_attribute("data-state") != before, f"{name}: a tap moved nothing"
