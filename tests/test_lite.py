@@ -258,9 +258,11 @@ def test_the_button_opens_the_chapter_in_jupyterlite(site_url: str, browser) -> 
     docname = NOTEBOOKS[0]
     rel = _lite_paths()[docname]
     foreign: list[str] = []
+    local: list[str] = []
 
     def route(r) -> None:
         if r.request.url.startswith((site_url, "data:", "blob:")):
+            local.append(r.request.url)
             r.continue_()
         else:
             foreign.append(r.request.url)
@@ -292,6 +294,8 @@ def test_the_button_opens_the_chapter_in_jupyterlite(site_url: str, browser) -> 
     hosts = {urlparse(u).netloc for u in foreign}
     assert hosts <= {"cdn.jsdelivr.net"}, f"the lite app asked other hosts: {sorted(foreign)}"
     assert any("/pyodide/" in u for u in foreign), "the kernel never asked for Pyodide"
+    # the live demos' front end (anywidget's extension) is loaded by the lite app itself
+    assert any(f"/{ext.LITE_OUT}/extensions/anywidget/" in u for u in local), "no anywidget"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,7 +335,7 @@ def test_the_kdeloss_wheel_is_the_current_source_and_needs_only_pyodide_packages
         shipped = {n: z.read(n) for n in z.namelist() if n.startswith("kdeloss/")}
     sources = {
         "kdeloss/" + p.relative_to(SRC).as_posix(): p.read_bytes()
-        for p in SRC.rglob("*.py")
+        for p in [*SRC.rglob("*.py"), *(SRC / "demos" / "js").glob("*.js")]
         if "__pycache__" not in p.parts
     }
     assert sorted(shipped) == sorted(sources), "the wheel is not src/kdeloss: run `make book`"
@@ -556,6 +560,8 @@ ran = []
 for name in sorted(vars(demos)):
     fn = getattr(demos, name)
     if not callable(fn) or not (name.endswith("_frame") or name.endswith("Demo")):
+        continue
+    if name == "LiveDemo":  # the base class of the demos
         continue
     params = inspect.signature(fn).parameters.values()
     if any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD,

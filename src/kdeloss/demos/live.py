@@ -83,6 +83,8 @@ class LiveDemo(anywidget.AnyWidget):
     _module: str = ""
 
     def __init__(self, **kwargs: Any) -> None:
+        if not self._module:
+            raise TypeError("LiveDemo: use a demo (OneHotDemo, ...), not the base class")
         super().__init__(_esm=demo_module(self._module), **kwargs)
 
     def demo_state(self) -> dict[str, Any]:

@@ -65,7 +65,7 @@ function remedyDraw(W, R, p) {
   // weights over the iterations
   const top = 200, bot = 370;
   svg("text", { x: L, y: top - 14, class: "kdl-title" }, s,
-    `weight change: plain ${fmt(R.movedPlain, 2)}, background ${fmt(R.movedDamped, 2)}`);
+    `moved: plain ${fmt(R.movedPlain, 2)}, background ${fmt(R.movedDamped, 2)}`);
   const K = linmap(0, p.steps, L, W - Rm);
   const YW = linmap(0, 1, bot, top);
   axisY(s, L, W - Rm, YW, [0, 0.25, 0.5, 0.75, 1], "weights S_j(k)");
