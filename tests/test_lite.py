@@ -608,7 +608,8 @@ def test_kdeloss_and_the_demos_run_without_threads() -> None:
 
     frames = [n for n in out["ran"] if n.endswith("_frame")]
     assert frames, "no demo frame function ran"
-    extra = set(out["compiled"]) - C_EXTENSIONS_OK
+    # psygnal's compiled build here comes with mypyc's runtime module, "<hash>__mypyc"
+    extra = {c for c in out["compiled"] if not c.endswith("__mypyc")} - C_EXTENSIONS_OK
     assert extra == set(), f"C extensions Pyodide may lack: {extra}"
 
 
