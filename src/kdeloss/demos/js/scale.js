@@ -58,7 +58,7 @@ function scaleDraw(W, R, p) {
   const s = scene(W, H, `The target and a cluster ${fmt(p.D, 1)} bandwidths away; the exact ` +
     `gradient bars, the naive formula's bars, and the loss against the distance.`);
   // strip: target on the left, a break, the cluster on the right
-  svg("text", { x: L, y: 16, class: "kdl-title" }, s, `cluster ${fmt(p.D, 1)} bandwidths from the target`);
+  svg("text", { x: L, y: 16, class: "kdl-title" }, s, `cluster D = ${fmt(p.D, 1)} h away`);
   const yl = 52;
   svg("line", { x1: L, x2: W - Rm, y1: yl, y2: yl, stroke: "#000" }, s);
   const tx = linmap(p.a - 0.2, p.b + 0.2, L, L + 0.3 * (W - L - Rm));
@@ -68,13 +68,12 @@ function scaleDraw(W, R, p) {
   const bx = L + 0.42 * (W - L - Rm);
   svg("path", { d: `M${bx - 6} ${yl + 8}l6 -16M${bx + 2} ${yl + 8}l6 -16`, stroke: "#000",
     fill: "none" }, s);
-  svg("text", { x: bx + 2, y: yl + 26, "text-anchor": "middle" }, s, `gap D = ${fmt(p.D, 1)} h`);
   const ox = linmap(-0.2, 2.7, L + 0.58 * (W - L - Rm), W - Rm - 8);
   p.offsets.forEach((o, j) => {
     svg("circle", { cx: ox(o), cy: yl, r: 3 + 10 * Math.sqrt(R.S[j]), fill: OI.vermillion,
       stroke: "#000", "stroke-width": 0.8 }, s);
   });
-  svg("text", { x: ox(1.25), y: yl + 26, "text-anchor": "middle" }, s, "cluster (area ∝ S)");
+  svg("text", { x: ox(1.25), y: yl + 26, "text-anchor": "middle" }, s, "cluster");
   // gradient bars
   const n = p.offsets.length;
   const gmax = Math.max(0.05, ...R.exact.grad.map(Math.abs), ...R.base.grad.map(Math.abs)) * 1.15;
