@@ -26,7 +26,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-stamp
 # JupyterLab reads overrides.json from its application directory, here inside the venv.
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
-# Hash of the library sources whose notebook outputs are in the execution cache.
+# Hash of the library sources (Python, and the live demos' JavaScript, which the notebooks'
+# outputs embed) whose notebook outputs are in the execution cache.
 CACHE_KEY := $(BUILDDIR)/.kdeloss-hash
 # Wheels for the in-browser (JupyterLite) kernel; the book build finds them through
 # KDELOSS_LITE_WHEELS (tools/sphinxext/lite.py) and ships them in _build/html/lite.
@@ -79,7 +80,7 @@ $(LAB_SETTINGS): tools/lab-overrides.json | $(STAMP)
 # Clear the execution cache whenever a library source changed since the cache was filled.
 cache-key:
 	@mkdir -p $(BUILDDIR)
-	@new=$$(cd $(LIBDIR) && find . -name '*.py' -not -path '*/__pycache__/*' -print0 \
+	@new=$$(cd $(LIBDIR) && find . \( -name '*.py' -o -name '*.js' \) -not -path '*/__pycache__/*' -print0 \
 	        | LC_ALL=C sort -z | xargs -0 -r sha256sum | sha256sum | cut -c1-64); \
 	if [ "$$new" != "$$(cat $(CACHE_KEY) 2>/dev/null)" ]; then \
 	    echo "$(LIBDIR) changed: clearing $(BUILDDIR)/.jupyter_cache"; \

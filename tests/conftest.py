@@ -85,8 +85,13 @@ def site_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def browser(site_url: str):
-    """Headless Debian chromium, shared by the browser tests."""
+def chromium():
+    """Headless Debian chromium, one for the whole session (the site not needed)."""
+    if not Path(CHROMIUM).exists():
+        msg = f"chromium ({CHROMIUM}) is missing: install it with `apt-get install chromium`"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -95,3 +100,9 @@ def browser(site_url: str):
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture(scope="session")
+def browser(site_url: str, chromium):
+    """Headless Debian chromium, shared by the browser tests of the built site."""
+    return chromium

@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 import sympy as sp
-from widget_harness import player_frames, widget_picture
 
 from kdeloss import (
     ScaledKernel,
@@ -23,14 +22,11 @@ from kdeloss import (
 from kdeloss import symbolic as ks
 from kdeloss.demos import (
     ScaleFrame,
-    assert_offline,
     cluster,
     demo_figure,
     draw_scale,
     naive_nan_distance,
     scale_frame,
-    scale_player,
-    scale_widget,
 )
 
 RNG = np.random.default_rng(7)
@@ -174,33 +170,3 @@ def test_drawn_bars_curves_and_nan_labels(distance: float) -> None:
     np.testing.assert_allclose(pts[:, 0], f.x)
     assert ax_loss.get_xlabel() and ax_loss.get_ylabel() and ax_grad.get_ylabel()
     assert ("NaN" in ax_grad.get_title()) == bool(np.isnan(f.naive_grad).any())
-
-
-# --- widget and player --------------------------------------------------------------------
-
-
-def test_widget_every_control_redraws() -> None:
-    w = scale_widget()
-    assert set(w.controls) == {"distance", "seed"}
-    for name, value in {"distance": 790.0, "seed": 3}.items():
-        before = w.redraws
-        pic = widget_picture(w)
-        w.controls[name].value = value
-        assert w.redraws == before + 1
-        assert not np.array_equal(widget_picture(w), pic)
-
-
-def test_player_is_small_offline_and_moves() -> None:
-    html = scale_player().data
-    assert_offline(html)
-    assert len(html) < 1_000_000
-    frames = player_frames(html)
-    assert len(frames) == 30
-    assert not np.array_equal(frames[0], frames[-1])
-
-
-def test_player_shows_the_widget_pictures() -> None:
-    shown = widget_picture(scale_widget(distance=500.0)).astype(int)
-    played = player_frames(scale_player(values=[500.0]).data)[0].astype(int)
-    assert played.shape == shown.shape
-    assert np.abs(played - shown).mean() < 1.0

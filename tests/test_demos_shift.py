@@ -6,19 +6,13 @@ import dataclasses
 
 import numpy as np
 import pytest
-from widget_harness import player_frames, widget_picture
 
 from kdeloss.demos import (
     SHIFT_DEFAULTS,
     SHIFT_FIGSIZE,
-    assert_offline,
     demo_figure,
     draw_shift,
-    render_png,
-    shift_deltas,
     shift_frame,
-    shift_player,
-    shift_widget,
 )
 
 D_INT, D_BIN = 0.7, 1.1  # first arrival at [a, b] and at the centre, default configuration
@@ -36,7 +30,6 @@ def test_laplace_gradient_constant_until_first_arrival_then_changes() -> None:
         np.concatenate(
             [
                 np.linspace(0.0, SHIFT_DEFAULTS["delta_max"], 97),
-                shift_deltas(),
                 [D_INT, D_INT + 1e-3, D_BIN, D_BIN + 1e-3],
             ]
         )
@@ -120,40 +113,3 @@ def test_draw_on_given_axes() -> None:
     axes = fig.subplots(2, 2).ravel()
     out = draw_shift(list(axes), shift_frame(0.1))
     assert out == list(axes)
-
-
-def test_widget_every_control_redraws() -> None:
-    w = shift_widget()
-    assert sorted(w.controls) == ["delta", "kernel"]
-    before = widget_picture(w)
-    w.controls["delta"].value = 1.0
-    assert w.redraws == 2
-    after_delta = widget_picture(w)
-    assert not np.array_equal(before, after_delta)
-    w.controls["kernel"].value = "vonmises"
-    assert w.redraws == 3
-    assert not np.array_equal(after_delta, widget_picture(w))
-
-
-def test_player_is_small_offline_and_marks_arrivals() -> None:
-    html = shift_player().data
-    assert len(html) < 1_000_000
-    assert_offline(html)
-    frames = player_frames(html)
-    ds = shift_deltas()
-    assert len(frames) == len(ds)
-    assert D_INT in ds and D_BIN in ds
-    assert any(not np.array_equal(frames[0], fr) for fr in frames[1:])
-
-
-def test_player_shows_the_widget_pictures() -> None:
-    """Same draw function: a one-frame player equals the widget's picture (up to antialiasing)."""
-    w = shift_widget(delta=0.0)
-    shown = widget_picture(w).astype(int)
-    (played,) = player_frames(shift_player(values=[0.0]).data)
-    assert played.shape == shown.shape
-    assert np.abs(played.astype(int) - shown).mean() < 1.0
-    png = render_png(
-        lambda fig, p: draw_shift(fig, shift_frame(**p)), {"delta": 0.0}, figsize=SHIFT_FIGSIZE
-    )
-    assert png[:4] == b"\x89PNG"

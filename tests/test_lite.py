@@ -58,20 +58,21 @@ MAX_LITE_BYTES = 30_000_000
 PYODIDE_DISTS = {
     "numpy", "scipy", "sympy", "mpmath", "matplotlib", "pillow", "kiwisolver", "contourpy",
     "cycler", "fonttools", "packaging", "pyparsing", "python-dateutil", "six",
-    "ipython", "comm", "traitlets",
+    "ipython", "comm", "traitlets", "typing-extensions",
 }  # fmt: skip
 #: wheels the Pyodide kernel serves from its own index (shims of ipykernel and widgetsnbextension)
 KERNEL_WHEELS = {"ipykernel", "piplite", "pyodide-kernel", "widgetsnbextension"}
 #: wheels the lite site ships itself (tools/lite/build_wheels.py)
-SHIPPED = {"kdeloss", "kdeloss-lite", "ipywidgets", "jupyterlab-widgets"}
+SHIPPED = {"kdeloss", "kdeloss-lite", "ipywidgets", "jupyterlab-widgets", "anywidget", "psygnal"}
 #: top-level modules a chapter or kdeloss may import, beyond the standard library
 #: (myst_nb is the kdeloss-lite stand-in in the browser)
 PYODIDE_IMPORTS = {
     "numpy", "scipy", "sympy", "mpmath", "matplotlib", "PIL", "IPython", "ipywidgets",
-    "kdeloss", "myst_nb",
+    "kdeloss", "myst_nb", "anywidget", "traitlets",
 }  # fmt: skip
 #: packages whose C extensions may be loaded (Matplotlib's compiled dependencies included)
-C_EXTENSIONS_OK = {"numpy", "scipy", "matplotlib", "PIL", "kiwisolver", "contourpy"}
+#: (psygnal, anywidget's dependency, is compiled here; the lite site ships its pure wheel)
+C_EXTENSIONS_OK = {"numpy", "scipy", "matplotlib", "PIL", "kiwisolver", "contourpy", "psygnal"}
 NO_THREADS_IN_CHAPTERS = {"threading", "_thread", "concurrent", "multiprocessing", "subprocess"}
 MICROPIP = "micropip==0.11.1"
 
@@ -135,7 +136,7 @@ def test_the_lite_site_is_built_small_and_without_pyodide() -> None:
     assert (LITE / ext.APP / "index.html").is_file()
     config = json.loads((LITE / "jupyter-lite.json").read_text())["jupyter-config-data"]
     names = sorted(e["name"] for e in config["federated_extensions"])
-    assert names == sorted(ext.LAB_EXTENSIONS), "only the kernel and the widget manager"
+    assert names == sorted(ext.LAB_EXTENSIONS), "only the kernel, widget manager and anywidget"
     settings = config["litePluginSettings"]["@jupyterlite/pyodide-kernel-extension:kernel"]
     assert any(u.startswith("./pypi/all.json") for u in settings["pipliteUrls"])
     assert "pyodideUrl" not in settings or settings["pyodideUrl"].startswith("https://")
@@ -257,9 +258,11 @@ def test_the_button_opens_the_chapter_in_jupyterlite(site_url: str, browser) -> 
     docname = NOTEBOOKS[0]
     rel = _lite_paths()[docname]
     foreign: list[str] = []
+    local: list[str] = []
 
     def route(r) -> None:
         if r.request.url.startswith((site_url, "data:", "blob:")):
+            local.append(r.request.url)
             r.continue_()
         else:
             foreign.append(r.request.url)
@@ -291,6 +294,8 @@ def test_the_button_opens_the_chapter_in_jupyterlite(site_url: str, browser) -> 
     hosts = {urlparse(u).netloc for u in foreign}
     assert hosts <= {"cdn.jsdelivr.net"}, f"the lite app asked other hosts: {sorted(foreign)}"
     assert any("/pyodide/" in u for u in foreign), "the kernel never asked for Pyodide"
+    # the live demos' front end (anywidget's extension) is loaded by the lite app itself
+    assert any(f"/{ext.LITE_OUT}/extensions/anywidget/" in u for u in local), "no anywidget"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,7 +335,7 @@ def test_the_kdeloss_wheel_is_the_current_source_and_needs_only_pyodide_packages
         shipped = {n: z.read(n) for n in z.namelist() if n.startswith("kdeloss/")}
     sources = {
         "kdeloss/" + p.relative_to(SRC).as_posix(): p.read_bytes()
-        for p in SRC.rglob("*.py")
+        for p in [*SRC.rglob("*.py"), *(SRC / "demos" / "js").glob("*.js")]
         if "__pycache__" not in p.parts
     }
     assert sorted(shipped) == sorted(sources), "the wheel is not src/kdeloss: run `make book`"
@@ -554,7 +559,9 @@ for method in methods:
 ran = []
 for name in sorted(vars(demos)):
     fn = getattr(demos, name)
-    if not callable(fn) or not (name.endswith("_frame") or name.endswith("_widget")):
+    if not callable(fn) or not (name.endswith("_frame") or name.endswith("Demo")):
+        continue
+    if name == "LiveDemo":  # the base class of the demos
         continue
     params = inspect.signature(fn).parameters.values()
     if any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD,
@@ -601,7 +608,8 @@ def test_kdeloss_and_the_demos_run_without_threads() -> None:
 
     frames = [n for n in out["ran"] if n.endswith("_frame")]
     assert frames, "no demo frame function ran"
-    extra = set(out["compiled"]) - C_EXTENSIONS_OK
+    # psygnal's compiled build here comes with mypyc's runtime module, "<hash>__mypyc"
+    extra = {c for c in out["compiled"] if not c.endswith("__mypyc")} - C_EXTENSIONS_OK
     assert extra == set(), f"C extensions Pyodide may lack: {extra}"
 
 

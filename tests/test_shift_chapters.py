@@ -1,9 +1,9 @@
-"""Execute the shift and circle chapters; drive the shift chapter's live widget.
+"""Execute the shift and circle chapters; drive their live demos' traits.
 
 The chapters glue every number they print; these tests check that the glued claims are the
 theorems' (rounding-level deviations where the theorem says "unchanged", clear changes where
-it says "fails"), that no cell writes to stderr, and that every control of the widget
-redraws the picture.
+it says "fails"), that no cell writes to stderr, and that each chapter has its live demo,
+whose every trait the rendition follows.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from widget_harness import assert_every_control_redrew, execute_chapter, run_chapter_widgets
+from chapter_harness import DRIVE, drive_report, execute_chapter, live_outputs
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 
@@ -45,10 +45,16 @@ def _stderr(nb) -> list[str]:
     ]
 
 
+def _one_live_demo(nb, variable: str) -> None:
+    assert len(live_outputs(nb)) == 1
+    report = drive_report(nb)
+    assert list(report) == [variable]
+    assert report[variable] and all(ok for _, ok in report[variable]), report
+
+
 def test_laplace_shift_chapter_runs_and_its_widget_redraws() -> None:
-    report = run_chapter_widgets(BOOK / "laplace-shift.md", ["demo"])
-    assert_every_control_redrew(report)
-    nb = report["_notebook"]
+    nb = execute_chapter(BOOK / "laplace-shift.md", [DRIVE])
+    _one_live_demo(nb, "demo")
     assert _stderr(nb) == []
     g = _glued(nb)
     for key in [
@@ -70,7 +76,8 @@ def test_laplace_shift_chapter_runs_and_its_widget_redraws() -> None:
 
 
 def test_circle_chapter_runs_and_its_claims_hold() -> None:
-    nb = execute_chapter(BOOK / "circle.md")
+    nb = execute_chapter(BOOK / "circle.md", [DRIVE])
+    _one_live_demo(nb, "circle_demo")
     assert _stderr(nb) == []
     g = _glued(nb)
     for key in [

@@ -2,9 +2,13 @@
 
 Debian's chromium, driven by playwright (never a downloaded browser), loads every page of
 ``_build/html`` from a server on 127.0.0.1 and asserts: no request leaves that server, no
-console errors, math is typeset, every image has alt text, every kernel-free player moves when
-stepped, internal links and their anchors resolve, axe finds nothing serious or critical, and
-search finds a term from a chapter. Screenshots go to ``_build/screenshots/``.
+console errors, math is typeset, every image has alt text, every page weighs at most 800 kB
+gzipped, internal links and their anchors resolve, axe finds nothing serious or critical, and
+search finds a term from a chapter. Every live demo is on its chapter's page: moving each of
+its controls redraws it with kdeloss's numbers (to 1e-12) within 16 ms (median), and at
+390 px wide the page does not scroll sideways. Screenshots go to ``_build/screenshots/``,
+the page weights to ``_build/page-weights.json`` and the demos' redraw times and parity to
+``_build/demo-timings-site.json``.
 
 Without chromium the tests skip with a message, except under CI (``CI=true``), where a
 missing browser is a failure.
@@ -23,12 +27,13 @@ from urllib.parse import unquote, urldefrag, urljoin, urlparse
 
 import pytest
 from conftest import SITE, require_browser
+from live_demos import DEMOS, TOL, drive_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "_build" / "screenshots"
 # Page weight: every byte a page loads, as a static host serving gzip would send it
 # (text compressed, images as they are). The raw sizes are reported too.
-MAX_PAGE_BYTES = 2_000_000
+MAX_PAGE_BYTES = 800_000
 WEIGHTS = ROOT / "_build" / "page-weights.json"
 SKIP_PAGES = {"genindex.html", "search.html"}  # generated; checked separately
 # The JupyterLite app (tests/test_lite.py): it is the in-browser runtime, which a reader launches
@@ -157,14 +162,14 @@ def test_page(rel, site_url, browser, screenshots) -> None:
         )
         assert no_alt == [], f"{rel}: images without alt text: {[s[:80] for s in no_alt]}"
 
-        players = page.query_selector_all("div.animation")
-        for k, anim in enumerate(players):
-            img = anim.query_selector("img")
-            before = img.get_attribute("src")
-            anim.query_selector("button[title='Next frame']").click()
-            page.wait_for_timeout(100)
-            after = img.get_attribute("src")
-            assert after != before, f"{rel}: player {k} did not move when stepped"
+        # every live demo mounted and wrote its state
+        demos = page.eval_on_selector_all(
+            "[data-kdeloss-demo]",
+            "els => els.map(e => [e.dataset.kdelossDemo, Boolean(e.dataset.state)])",
+        )
+        expected = [n for n, (_, page_) in DEMOS.items() if f"{page_}.html" == rel]
+        assert sorted(n for n, _ in demos) == sorted(expected), f"{rel}: demos {demos}"
+        assert all(ok for _, ok in demos), f"{rel}: a demo has no data-state"
 
         results = Axe().run(page)
         bad = [
@@ -182,6 +187,53 @@ def test_page(rel, site_url, browser, screenshots) -> None:
         )
     finally:
         context.close()
+
+
+DEMO_TIMINGS = ROOT / "_build" / "demo-timings-site.json"
+
+
+@pytest.mark.parametrize("name", sorted(DEMOS))
+def test_live_demo_on_its_page(name, site_url, browser, screenshots) -> None:
+    """Drive every control; numbers against kdeloss, redraw time, and the phone layout."""
+    rel = DEMOS[name][1] + ".html"
+    context, page, record = _open(browser, site_url + rel, site_url)
+    try:
+        root = page.locator(f'[data-kdeloss-demo="{name}"]')
+        root.scroll_into_view_if_needed()
+        root.screenshot(path=str(screenshots / f"demo-{name}-desktop.png"))
+        report = drive_demo(page, name)
+        for k, v in report["worst"].items():
+            assert v <= TOL, f"{name}: {k} differs from kdeloss by {v:.3g}"
+        assert report["median_ms"] <= 16.0, f"{name}: median redraw {report['median_ms']} ms"
+        assert root.locator("[aria-live]").inner_text().strip()
+        assert record["foreign"] == [] and record["errors"] == [], record
+        timings = json.loads(DEMO_TIMINGS.read_text()) if DEMO_TIMINGS.exists() else {}
+        timings[name] = {k: report[k] for k in ("median_ms", "worst", "checked")}
+        DEMO_TIMINGS.write_text(json.dumps(timings, indent=1, sort_keys=True))
+    finally:
+        context.close()
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True,
+        has_touch=True,
+    )
+    try:
+        page = phone.new_page()
+        page.goto(site_url + rel, wait_until="networkidle")
+        root = page.locator(f'[data-kdeloss-demo="{name}"]')
+        root.scroll_into_view_if_needed()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{rel}: scrolls sideways at 390 px ({width} px)"
+        box = root.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        before = root.get_attribute("data-state")
+        slider = root.locator('input[type="range"]').first
+        slider.evaluate("e => e.scrollIntoView({block: 'center'})")
+        sb = slider.bounding_box()
+        page.touchscreen.tap(sb["x"] + sb["width"] * 0.9, sb["y"] + sb["height"] / 2)
+        assert root.get_attribute("data-state") != before, f"{name}: a tap moved nothing"
+        root.screenshot(path=str(screenshots / f"demo-{name}-phone.png"))
+    finally:
+        phone.close()
 
 
 def test_internal_links_resolve() -> None:

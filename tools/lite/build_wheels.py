@@ -10,7 +10,9 @@ Afterwards DIR holds exactly these pure-Python (``py3-none-any``) wheels, which
   and ``src/``, so no ``build/`` folder lands in the repository);
 - ``kdeloss-lite`` (``tools/lite/shim``): the stand-in for ``myst_nb.glue``;
 - ``ipywidgets`` and ``jupyterlab_widgets`` at the versions installed in this environment, the
-  ones that match the widget manager the lite site ships. pip downloads them from PyPI once;
+  ones that match the widget manager the lite site ships, and ``anywidget`` (the live demos'
+  widget, matching the anywidget extension the lite site ships) with ``psygnal``, its one
+  dependency that Pyodide lacks (its pure-Python wheel). pip downloads them from PyPI once;
   they are kept in DIR.
 
 NumPy, SciPy, SymPy and Matplotlib are not here: the browser loads them from Pyodide's CDN.
@@ -37,7 +39,7 @@ LOCAL = [
     ("kdeloss-lite", ROOT / "tools" / "lite" / "shim", ["pyproject.toml", "myst_nb"]),
 ]
 #: pure-Python packages the kernel needs that Pyodide may not ship, at the installed versions
-DOWNLOADED = ["ipywidgets", "jupyterlab_widgets"]
+DOWNLOADED = ["ipywidgets", "jupyterlab_widgets", "anywidget", "psygnal"]
 PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".ipynb_checkpoints")
 EPOCH = "315532800"  # 1980-01-01, the earliest date a zip file can hold
@@ -110,6 +112,11 @@ def download(out: Path, name: str) -> Path:
                 "download",
                 "--no-deps",
                 "--only-binary=:all:",
+                # the pure-Python wheel, even where a compiled one exists (psygnal)
+                "--platform=any",
+                "--implementation=py",
+                "--abi=none",
+                "--python-version=3.12",
                 "-d",
                 str(out),
                 f"{name}=={version}",

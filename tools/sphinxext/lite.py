@@ -5,9 +5,9 @@ and names their folder in ``KDELOSS_LITE_WHEELS``. When that variable is set, th
 
 - loads ``jupyterlite_sphinx`` and configures it: its ``jupyter lite build`` runs when the
   Sphinx build has finished and writes the JupyterLite site to ``_build/html/lite`` (no source
-  maps, no unused shared packages, only the Pyodide kernel and the widget manager as
-  extensions; ``tools/lite/jupyter_lite_config.json`` plus the paths added here), with the
-  wheels as ``PipliteAddon.piplite_urls``;
+  maps, no unused shared packages, only the Pyodide kernel, the widget manager and anywidget,
+  for the live demos, as extensions; ``tools/lite/jupyter_lite_config.json`` plus the paths
+  added here), with the wheels as ``PipliteAddon.piplite_urls``;
 - writes each notebook page (a ``.md`` with a ``kernelspec``) as ``<name>.ipynb`` into the lite
   contents, made by jupytext from the ``.md``: the chapter's own cells, unchanged, after one
   first cell that installs ``kdeloss`` (and ``kdeloss-lite``, a stand-in for ``myst_nb.glue``)
@@ -56,7 +56,11 @@ LITE_OUT = "lite"
 #: the JupyterLite app that opens one notebook
 APP = "notebooks"
 #: the federated JupyterLab extensions the lite site ships (nothing else from sys.prefix)
-LAB_EXTENSIONS = ("@jupyterlite/pyodide-kernel-extension", "@jupyter-widgets/jupyterlab-manager")
+LAB_EXTENSIONS = (
+    "@jupyterlite/pyodide-kernel-extension",
+    "@jupyter-widgets/jupyterlab-manager",
+    "anywidget",
+)
 #: the first cell of every lite notebook (the pyodide kernel turns %pip into piplite)
 SETUP_TAG = "lite-setup"
 PIP_LINE = "%pip install -q kdeloss[book] kdeloss-lite"
@@ -256,7 +260,7 @@ def check_lite(app: Sphinx, error: Exception | None) -> None:
             problems.append(f"{rel} is missing from the lite contents")
     index = lite / "pypi" / "all.json"
     listed = json.loads(index.read_text()) if index.is_file() else {}
-    for name in ("kdeloss", "kdeloss-lite", "ipywidgets"):
+    for name in ("kdeloss", "kdeloss-lite", "ipywidgets", "anywidget", "psygnal"):
         if name not in listed:
             problems.append(f"the wheel {name} is not in {index}")
     maps = sorted(str(p.relative_to(lite)) for p in lite.rglob("*.map"))

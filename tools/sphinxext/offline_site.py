@@ -88,6 +88,28 @@ def write_favicon_ico(app: Sphinx, exc: Exception | None) -> None:
     shutil.copyfile(FAVICON_ICO, Path(app.outdir) / "favicon.ico")
 
 
+def quantize_images(app: Sphinx, exc: Exception | None) -> None:
+    """Store each ``_images/*.png`` with a 256-colour palette where that is smaller."""
+    if exc is not None or app.builder.format != "html":
+        return
+    import io
+
+    from PIL import Image
+
+    for png in sorted((Path(app.outdir) / "_images").glob("*.png")):
+        raw = png.read_bytes()
+        with Image.open(io.BytesIO(raw)) as im:
+            if im.mode == "P":
+                continue
+            pal = im.convert("RGBA").quantize(
+                colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+            )
+        buf = io.BytesIO()
+        pal.save(buf, "PNG", optimize=True)
+        if len(buf.getvalue()) < len(raw):
+            png.write_bytes(buf.getvalue())
+
+
 def add_static(app: Sphinx) -> None:
     app.config.html_static_path = [*app.config.html_static_path, str(STATIC)]
 
@@ -101,4 +123,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("html-page-context", fix_biblio_roles, priority=900)
     app.connect("build-finished", drop_fontawesome_js)
     app.connect("build-finished", write_favicon_ico)
+    app.connect("build-finished", quantize_images)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -1,18 +1,19 @@
-"""Demos: pure functions from parameters to the data to draw, and functions that draw it.
+"""Demos: live widgets that draw themselves in the browser, and the chapters' static pictures.
 
-Each demo module has the same shape:
+Each demo is a :class:`~kdeloss.demos.live.LiveDemo` (an ``anywidget``): one ES module, in
+``kdeloss/demos/js``, computes with a port of kdeloss's log-space formulas and draws SVG. It
+is the widget's view in Jupyter and JupyterLite, and the cell's ``text/html`` rendition mounts
+the same module on the static site, with no kernel. The demos: :class:`OneHotDemo`,
+:class:`ScaleDemo`, :class:`ShiftDemo`, :class:`RemedyDemo` and :class:`CircleDemo`.
 
-- ``<demo>_frame(...)``: a pure function from the demo's parameters to a frozen dataclass of
-  everything that is drawn (tested without matplotlib);
-- ``draw_<demo>(axes, frame)``: draws a frame on matplotlib axes;
-- ``<demo>_widget(...)``: the live ``ipywidgets`` demo for Jupyter;
-- ``<demo>_player(...)``: a kernel-free HTML player sweeping the main parameter, for the
-  static site (:mod:`kdeloss.demos.player`).
+The pure ``*_frame`` functions compute what a chapter's static figure shows, and the
+``draw_*`` functions draw it with matplotlib (:mod:`kdeloss.demos.style`).
 """
 
 from .circle import *  # noqa: F403
+from .live import *  # noqa: F403
 from .onehot import *  # noqa: F403
-from .player import *  # noqa: F403
 from .remedy import *  # noqa: F403
 from .scale import *  # noqa: F403
 from .shift import *  # noqa: F403
+from .style import *  # noqa: F403

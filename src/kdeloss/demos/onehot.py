@@ -28,27 +28,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import ipywidgets as widgets
 import numpy as np
-from IPython.display import HTML
+import traitlets
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure, FigureBase
+from matplotlib.figure import FigureBase
 from scipy.special import gammaln
 
 from .._validate import as_bandwidth, as_scalar
 from ..book.plots import OKABE_ITO
 from ..kernels import Kernel
 from ..loss import bin_grad, softmax
-from .player import FIGSIZE, DemoWidget, demo_axes, player
+from .live import LiveDemo
+from .style import FIGSIZE, demo_axes
 
 __all__ = [
     "GeneralizedNormal",
+    "OneHotDemo",
     "OneHotFrame",
     "draw_onehot",
     "onehot_frame",
-    "onehot_hardness_sweep",
-    "onehot_player",
-    "onehot_widget",
 ]
 
 #: Figure size of the one-hot demo (two stacked panels).
@@ -320,120 +318,41 @@ def draw_onehot(target: FigureBase | Sequence[Axes], frame: OneHotFrame) -> list
     return [top, bottom]
 
 
-def _draw_params(fig: Figure, params: dict[str, Any]) -> None:
-    draw_onehot(fig, onehot_frame(**params))
+class OneHotDemo(LiveDemo):
+    """The live one-hot demo (an anywidget): hardness, bin, logit spread, and the box.
 
-
-def onehot_widget(**defaults: Any) -> DemoWidget:
-    """The live one-hot demo: sliders for the kernel's hardness, the bin and the logits' seed.
-
-    Parameters
-    ----------
-    **defaults
-        Initial ``hardness`` (1 to 128), ``position`` and ``seed`` (0 to 20); any other
-        :func:`onehot_frame` argument (``n``, ``spacing``, ``scale``) is held fixed.
-
-    Returns
-    -------
-    DemoWidget
-        With ``controls`` ``{"hardness", "position", "seed"}`` and a ``redraws`` counter.
-
-    Examples
-    --------
-    >>> w = onehot_widget(position=3.0)
-    >>> sorted(w.controls), w.redraws
-    (['hardness', 'position', 'seed'], 1)
-    >>> w.controls["hardness"].value = 64.0
-    >>> w.redraws
-    2
-    """
-    fixed = {k: v for k, v in defaults.items() if k not in {"hardness", "position", "seed"}}
-    n = int(fixed.get("n", 6))
-    h = float(fixed.get("spacing", 1.0))
-    style = {"description_width": "9em"}
-    layout = widgets.Layout(width="30em")
-    controls = {
-        "hardness": widgets.FloatLogSlider(
-            value=float(defaults.get("hardness", 2.0)),
-            base=2.0,
-            min=0.0,
-            max=7.0,
-            step=0.05,
-            description="hardness p",
-            readout_format=".3g",
-            style=style,
-            layout=layout,
-        ),
-        "position": widgets.FloatSlider(
-            value=float(defaults.get("position", 2.2)),
-            min=-0.45 * h,
-            max=(n - 1 + 0.45) * h,
-            step=0.05 * h,
-            description="bin position t",
-            readout_format=".2f",
-            style=style,
-            layout=layout,
-        ),
-        "seed": widgets.IntSlider(
-            value=int(defaults.get("seed", 0)),
-            min=0,
-            max=20,
-            description="logits seed",
-            style=style,
-            layout=layout,
-        ),
-    }
-
-    def draw(fig: Figure, params: dict[str, Any]) -> None:
-        _draw_params(fig, {**fixed, **params})
-
-    return DemoWidget(
-        controls,
-        draw,
-        figsize=ONEHOT_FIGSIZE,
-        alt="kernel at the bin and per-bin gradient bars",
-    )
-
-
-def onehot_hardness_sweep(frames: int = 30, top: float = 128.0) -> np.ndarray:
-    """The player's hardness values: ``frames - 1`` steps from 1 to ``top``, then the box.
-
-    >>> onehot_hardness_sweep(5, 8.0)
-    array([ 1.,  2.,  4.,  8., inf])
-    """
-    return np.append(np.geomspace(1.0, top, frames - 1), np.inf)
-
-
-def onehot_player(*, values: Sequence[float] | None = None, **params: Any) -> HTML:
-    """Kernel-free player: sweeps the kernel's hardness from Laplace (``p = 1``) to the box.
+    The kernel is :class:`GeneralizedNormal` of width ``h`` (``exp(-|2d/h|^p)``; the box
+    ``|d| <= h/2`` when ``box`` is set). Points ``x_j = j h`` with logits ``spread * z0``,
+    ``z0`` drawn from ``seed`` as in :func:`onehot_frame`. It draws the kernel at the bin and
+    the per-bin gradient ``S - r(t)`` against the box limit ``S - e_y``.
 
     Parameters
     ----------
-    values : sequence of float, optional
-        Hardness values, one frame each; by default :func:`onehot_hardness_sweep`.
-    **params
-        Other :func:`onehot_frame` arguments, held fixed (``position``, ``seed``, ...).
-
-    Returns
-    -------
-    IPython.display.HTML
-        The player; it loads nothing from the web.
+    seed : int
+        Seed of ``z0``.
+    n : int
+        Number of points.
+    **traits
+        Initial ``log2p`` (``p = 2**log2p``, 0 to 7), ``box``, ``t``, ``spread`` (0 to 3), ``h``.
 
     Examples
     --------
-    >>> p = onehot_player(values=[1.0, np.inf], position=3.2)
-    >>> p.data.count("data:image/png;base64")
-    2
+    >>> w = OneHotDemo(t=2.5, box=True)
+    >>> w.demo_state()["box"], len(w.x)
+    (True, 6)
     """
-    hs = onehot_hardness_sweep() if values is None else list(values)
-    params.pop("hardness", None)
 
-    def draw(fig: Figure, p: float) -> None:
-        _draw_params(fig, {**params, "hardness": p})
+    _module = "onehot"
+    log2p = traitlets.Float(1.0).tag(sync=True)
+    box = traitlets.Bool(False).tag(sync=True)
+    t = traitlets.Float(2.2).tag(sync=True)
+    spread = traitlets.Float(1.0).tag(sync=True)
+    h = traitlets.Float(1.0).tag(sync=True)
+    x = traitlets.List(traitlets.Float()).tag(sync=True)
+    z0 = traitlets.List(traitlets.Float()).tag(sync=True)
 
-    return player(
-        draw,
-        hs,
-        figsize=ONEHOT_FIGSIZE,
-        alt="Animation: as the kernel hardens into the box, the gradient bars converge to S - e_y",
-    )
+    def __init__(self, *, seed: int = 0, n: int = 6, **traits: Any) -> None:
+        h = float(traits.get("h", 1.0))
+        traits.setdefault("x", [h * j for j in range(n)])
+        traits.setdefault("z0", np.random.default_rng(int(seed)).normal(size=n).tolist())
+        super().__init__(**traits)

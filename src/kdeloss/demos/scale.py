@@ -26,9 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import ipywidgets as widgets
 import numpy as np
-from IPython.display import HTML
+import traitlets
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, FigureBase
 
@@ -36,17 +35,16 @@ from .._validate import as_bandwidth, as_interval, as_scalar
 from ..book.plots import OKABE_ITO
 from ..loss import loss_and_grad, softmax
 from ..naive import naive_loss_and_grad
-from .player import FIGSIZE, DemoWidget, demo_axes, player
+from .live import LiveDemo
+from .style import FIGSIZE, demo_axes
 
 __all__ = [
+    "ScaleDemo",
     "ScaleFrame",
     "cluster",
     "draw_scale",
     "naive_nan_distance",
-    "scale_distance_sweep",
     "scale_frame",
-    "scale_player",
-    "scale_widget",
 ]
 
 #: Figure size of the scale demo (a strip above two panels).
@@ -396,109 +394,40 @@ def draw_scale(target: FigureBase | Sequence[Axes], frame: ScaleFrame) -> list[A
     return axes
 
 
-def _draw_params(fig: Figure, params: dict[str, Any]) -> None:
-    draw_scale(fig, scale_frame(**params))
+class ScaleDemo(LiveDemo):
+    """The live scale demo (an anywidget): slide the cluster, change the bins and the logits.
 
-
-def scale_widget(**defaults: Any) -> DemoWidget:
-    """The live scale demo: sliders for the slide ``D`` and the cluster's seed.
-
-    Parameters
-    ----------
-    **defaults
-        Initial ``distance`` (0 to ``max_distance``) and ``seed`` (0 to 20); any other
-        :func:`scale_frame` argument is held fixed.
-
-    Returns
-    -------
-    DemoWidget
-        With ``controls`` ``{"distance", "seed"}`` and a ``redraws`` counter.
-
-    Examples
-    --------
-    >>> w = scale_widget(distance=10.0)
-    >>> sorted(w.controls), w.redraws
-    (['distance', 'seed'], 1)
-    >>> w.controls["distance"].value = 760.0
-    >>> w.redraws
-    2
-    """
-    fixed = {k: v for k, v in defaults.items() if k not in {"distance", "seed"}}
-    dmax = float(fixed.get("max_distance", 800.0))
-    style = {"description_width": "9em"}
-    layout = widgets.Layout(width="30em")
-    controls = {
-        "distance": widgets.FloatSlider(
-            value=float(defaults.get("distance", 0.0)),
-            min=0.0,
-            max=dmax,
-            step=1.0,
-            description="slide D",
-            readout_format=".0f",
-            style=style,
-            layout=layout,
-        ),
-        "seed": widgets.IntSlider(
-            value=int(defaults.get("seed", 0)),
-            min=0,
-            max=20,
-            description="cluster seed",
-            style=style,
-            layout=layout,
-        ),
-    }
-
-    def draw(fig: Figure, params: dict[str, Any]) -> None:
-        _draw_params(fig, {**fixed, **params})
-
-    return DemoWidget(
-        controls,
-        draw,
-        figsize=SCALE_FIGSIZE,
-        alt="cluster slid away from the target, loss curve and gradient bars",
-    )
-
-
-def scale_distance_sweep(frames: int = 30, max_distance: float = 800.0) -> np.ndarray:
-    """The player's slides: ``frames`` values from 0 to ``max_distance``.
-
-    >>> scale_distance_sweep(3, 800.0)
-    array([  0., 400., 800.])
-    """
-    return np.linspace(0.0, max_distance, frames)
-
-
-def scale_player(*, values: Sequence[float] | None = None, **params: Any) -> HTML:
-    """Kernel-free player: slides the cluster from the target out past the naive underflow.
+    Laplace kernel of bandwidth ``h``; points at ``b + h (D + offsets)`` with logits
+    ``spread * z0`` (``offsets``, ``z0`` from :func:`cluster`). It draws the exact gradient
+    (against its value at ``D = 0``), the naive formula's gradient (NaN once the densities
+    underflow, near ``D = 745``) and the loss against ``D``.
 
     Parameters
     ----------
-    values : sequence of float, optional
-        Slides ``D``, one frame each; by default :func:`scale_distance_sweep`.
-    **params
-        Other :func:`scale_frame` arguments, held fixed.
-
-    Returns
-    -------
-    IPython.display.HTML
+    seed, n : int
+        Seed and size of the cluster.
+    **traits
+        Initial ``D`` (0 to 800), ``bins`` (2 to 128), ``spread`` (0 to 3), ``h``, ``a``, ``b``.
 
     Examples
     --------
-    >>> p = scale_player(values=[0.0, 780.0])
-    >>> p.data.count("data:image/png;base64")
-    2
+    >>> w = ScaleDemo(D=10.0)
+    >>> w.D, len(w.offsets), w.bins
+    (10.0, 5, 64)
     """
-    ds = scale_distance_sweep(30, float(params.get("max_distance", 800.0)))
-    ds = ds if values is None else list(values)
-    params.pop("distance", None)
 
-    def draw(fig: Figure, d: float) -> None:
-        _draw_params(fig, {**params, "distance": d})
+    _module = "scale"
+    D = traitlets.Float(0.0).tag(sync=True)
+    bins = traitlets.Int(64).tag(sync=True)
+    spread = traitlets.Float(1.0).tag(sync=True)
+    h = traitlets.Float(1.0).tag(sync=True)
+    a = traitlets.Float(0.0).tag(sync=True)
+    b = traitlets.Float(1.0).tag(sync=True)
+    offsets = traitlets.List(traitlets.Float()).tag(sync=True)
+    z0 = traitlets.List(traitlets.Float()).tag(sync=True)
 
-    return player(
-        draw,
-        ds,
-        figsize=SCALE_FIGSIZE,
-        alt="Animation: the cluster slides away, the loss grows, the exact gradient bars stay "
-        "the same and the naive ones turn to NaN",
-    )
+    def __init__(self, *, seed: int = 0, n: int = 5, **traits: Any) -> None:
+        off, z = cluster(seed, n)
+        traits.setdefault("offsets", off.tolist())
+        traits.setdefault("z0", z.tolist())
+        super().__init__(**traits)

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import ipywidgets as widgets
 import numpy as np
-from IPython.display import HTML
+import traitlets
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -42,22 +41,19 @@ from ..book.shift import (
     interval_arrival,
     shift_toward,
 )
-from ..kernels import get_kernel
-from ..loss import log_density, responsibilities, softmax
-from .player import DemoWidget, demo_axes, player
+from .live import LiveDemo
+from .style import demo_axes
 
 __all__ = [
     "SHIFT_DEFAULTS",
     "SHIFT_FIGSIZE",
     "SHIFT_KERNELS",
+    "ShiftDemo",
     "ShiftFrame",
     "draw_shift",
     "plot_change_curves",
     "plot_shift_picture",
-    "shift_deltas",
     "shift_frame",
-    "shift_player",
-    "shift_widget",
 ]
 
 #: Figure size of the shift demo: the line on top, three panels below.
@@ -403,128 +399,36 @@ def draw_shift(target: Figure | Sequence[Axes], frame: ShiftFrame) -> list[Axes]
     return axes
 
 
-def _draw_params(fig: Figure, params: dict[str, Any]) -> None:
-    draw_shift(fig, shift_frame(**params))
+class ShiftDemo(LiveDemo):
+    """The live shift demo (an anywidget): move every point toward the target centre.
 
-
-def shift_widget(**defaults: Any) -> DemoWidget:
-    """The live shift demo: a slider for ``delta`` and a kernel selector.
-
-    Parameters
-    ----------
-    **defaults
-        Initial ``delta`` and ``kernel``; any other :func:`shift_frame` argument (``z``,
-        ``x``, ``a``, ``b``, ``bandwidth``, ``delta_max``) is held fixed.
-
-    Returns
-    -------
-    DemoWidget
-        With ``controls`` ``{"delta", "kernel"}`` and a ``redraws`` counter.
-
-    Examples
-    --------
-    >>> w = shift_widget(delta=0.2)
-    >>> sorted(w.controls), w.redraws
-    (['delta', 'kernel'], 1)
-    >>> w.controls["kernel"].value = "gaussian"
-    >>> w.redraws
-    2
-    """
-    fixed = {k: v for k, v in defaults.items() if k not in {"delta", "kernel"}}
-    dmax = float(fixed.get("delta_max", SHIFT_DEFAULTS["delta_max"]))
-    style = {"description_width": "9em"}
-    layout = widgets.Layout(width="30em")
-    controls = {
-        "delta": widgets.FloatSlider(
-            value=float(defaults.get("delta", 0.0)),
-            min=0.0,
-            max=dmax,
-            step=dmax / 160,
-            description="moved δ",
-            readout_format=".3f",
-            continuous_update=False,
-            style=style,
-            layout=layout,
-        ),
-        "kernel": widgets.Dropdown(
-            options=list(SHIFT_KERNELS.items()),
-            value=str(defaults.get("kernel", "laplace")),
-            description="kernel",
-            style=style,
-            layout=layout,
-        ),
-    }
-
-    def draw(fig: Figure, params: dict[str, Any]) -> None:
-        _draw_params(fig, {**fixed, **params})
-
-    return DemoWidget(
-        controls,
-        draw,
-        figsize=SHIFT_FIGSIZE,
-        alt="points moving toward the target, gradient bars and losses",
-    )
-
-
-def shift_deltas(frames: int = 28, **params: Any) -> np.ndarray:
-    """The player's ``delta`` values: an even sweep plus the two arrival moments, sorted.
+    Points ``x0`` move toward ``c = (a + b)/2`` by ``delta``; Laplace kernel of bandwidth
+    ``h`` (or the Gaussian when ``gaussian`` is set), ``bins`` midpoint bins. It draws the
+    density, the centre bin's gradient ``S - r(c)`` and the whole-interval gradient against
+    their values at ``delta = 0``, and how far each has moved against ``delta``.
 
     Parameters
     ----------
-    frames : int
-        About how many frames (the two arrivals are added to ``frames - 2`` even steps).
-    **params
-        :func:`shift_frame` arguments (``x``, ``a``, ``b``, ``delta_max``).
+    **traits
+        Initial ``delta`` (0 to 1.6), ``h`` (0.2 to 1.5), ``gaussian``, ``bins`` (2 to 128),
+        and the fixed ``x0``, ``z``, ``a``, ``b`` (default: :data:`SHIFT_DEFAULTS`).
 
     Examples
     --------
-    >>> shift_deltas(7)
-    array([0. , 0.4, 0.7, 0.8, 1.1, 1.2, 1.6])
+    >>> w = ShiftDemo(delta=0.5)
+    >>> w.delta, w.h, w.gaussian
+    (0.5, 0.7, False)
     """
-    x = np.asarray(params.get("x", SHIFT_DEFAULTS["x"]), dtype=float)
-    a = float(params.get("a", SHIFT_DEFAULTS["a"]))
-    b = float(params.get("b", SHIFT_DEFAULTS["b"]))
-    dmax = float(params.get("delta_max", SHIFT_DEFAULTS["delta_max"]))
-    even = np.linspace(0.0, dmax, max(frames - 2, 2))
-    marks = [round(interval_arrival(x, a, b), 12), round(bin_arrival(x, 0.5 * (a + b)), 12)]
-    return np.unique(np.round(np.concatenate([even, marks]), 12))
 
-
-def shift_player(*, values: Sequence[float] | None = None, **params: Any) -> HTML:
-    """Kernel-free player: every point moves toward the centre, ``delta`` from 0 up.
-
-    Parameters
-    ----------
-    values : sequence of float, optional
-        ``delta`` values, one frame each; by default :func:`shift_deltas`.
-    **params
-        Other :func:`shift_frame` arguments, held fixed (``kernel``, ``bandwidth``, ...).
-
-    Returns
-    -------
-    IPython.display.HTML
-        The player; it loads nothing from the web.
-
-    Examples
-    --------
-    >>> p = shift_player(values=[0.0, 1.0], kernel="gaussian")
-    >>> p.data.count("data:image/png;base64")
-    2
-    """
-    params.pop("delta", None)
-    ds = shift_deltas(**params) if values is None else list(values)
-    kernel = params.get("kernel", "laplace")
-
-    def draw(fig: Figure, d: float) -> None:
-        _draw_params(fig, {**params, "delta": float(d)})
-
-    return player(
-        draw,
-        ds,
-        figsize=SHIFT_FIGSIZE,
-        alt=f"Animation ({kernel} kernel): every point moves toward the target centre; "
-        "gradient bars and losses against the distance moved",
-    )
+    _module = "shift"
+    delta = traitlets.Float(0.0).tag(sync=True)
+    h = traitlets.Float(SHIFT_DEFAULTS["bandwidth"]).tag(sync=True)
+    gaussian = traitlets.Bool(False).tag(sync=True)
+    bins = traitlets.Int(64).tag(sync=True)
+    a = traitlets.Float(SHIFT_DEFAULTS["a"]).tag(sync=True)
+    b = traitlets.Float(SHIFT_DEFAULTS["b"]).tag(sync=True)
+    x0 = traitlets.List(traitlets.Float(), list(SHIFT_DEFAULTS["x"])).tag(sync=True)
+    z = traitlets.List(traitlets.Float(), list(SHIFT_DEFAULTS["z"])).tag(sync=True)
 
 
 def plot_shift_picture(
