@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import kdeloss
-from kdeloss.book.plots import OKABE_ITO
 from kdeloss.demos import (
     RemedyFrame,
     remedy_frame,

@@ -41,6 +41,8 @@ from ..book.shift import (
     interval_arrival,
     shift_toward,
 )
+from ..kernels import get_kernel
+from ..loss import log_density, responsibilities, softmax
 from .live import LiveDemo
 from .style import demo_axes
 
