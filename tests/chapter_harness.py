@@ -1,4 +1,4 @@
-"""Execute a chapter with nbclient and find its live demos (``kdeloss.demos.LiveDemo``).
+"""Execute a chapter with nbclient and find its live demos (``kdeloss.book.demos.LiveDemo``).
 
 :func:`execute_chapter` runs a MyST chapter (cwd: its folder, as in the book build), with
 optional extra cells at the end. :func:`live_outputs` returns each cell output that is a live
@@ -25,7 +25,7 @@ WIDGET = "application/vnd.jupyter.widget-view+json"
 
 DRIVE = f"""
 import json as _json
-from kdeloss.demos import LiveDemo as _LiveDemo
+from kdeloss.book.demos import LiveDemo as _LiveDemo
 _report = {{}}
 for _name, _w in list(globals().items()):
     if isinstance(_w, _LiveDemo) and not _name.startswith("_"):

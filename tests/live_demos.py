@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 import kdeloss
-from kdeloss.demos import (
+from kdeloss.book.demos import (
     CircleDemo,
     OneHotDemo,
     RemedyDemo,

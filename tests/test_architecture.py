@@ -18,7 +18,7 @@ PACKAGE = SRC / "kdeloss"
 # Packages that only the book's helpers may import.
 BOOK_ONLY = ("matplotlib", "ipywidgets", "IPython", "PIL", "anywidget", "traitlets")
 # Parts of the package that are not the core.
-NOT_CORE = ("kdeloss.book", "kdeloss.demos")
+NOT_CORE = ("kdeloss.book",)
 
 
 def _module_name(path: Path) -> str:
@@ -108,7 +108,7 @@ def test_importing_kdeloss_loads_no_plotting_or_sympy() -> None:
         "import sys, kdeloss, kdeloss.fast, kdeloss.training\n"
         "kdeloss.loss_and_grad([0.0, 1.0], [0.0, 1.0], 0.0, 1.0)\n"
         "heavy = ('matplotlib', 'ipywidgets', 'IPython', 'PIL', 'sympy', 'mpmath', "
-        "'kdeloss.book', 'kdeloss.demos')\n"
+        "'kdeloss.book')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))\n"
     )
     out = subprocess.run(

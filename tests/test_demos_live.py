@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT
 from live_demos import DEMOS, TOL, drive_demo, standalone_page
 
-from kdeloss.demos import LiveDemo
+from kdeloss.book.demos import LiveDemo
 
 TIMINGS = ROOT / "_build" / "demo-timings.json"
 SHOTS = ROOT / "_build" / "demo-screenshots"

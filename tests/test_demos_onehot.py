@@ -12,10 +12,9 @@ import sympy as sp
 from scipy.integrate import quad
 from scipy.special import logsumexp
 
-from kdeloss import Box, Gaussian, Laplace, bin_grad, softmax
+from kdeloss import Box, Gaussian, GeneralizedNormal, Laplace, bin_grad, softmax
 from kdeloss import symbolic as ks
-from kdeloss.demos import (
-    GeneralizedNormal,
+from kdeloss.book.demos import (
     demo_figure,
     draw_onehot,
     onehot_frame,

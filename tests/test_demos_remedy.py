@@ -1,4 +1,4 @@
-"""The remedy demo (kdeloss.demos.remedy): what the frame computes (the live demo, RemedyDemo,
+"""The remedy demo (kdeloss.book.demos.remedy): what the frame computes (the live demo, RemedyDemo,
 is checked in the browser by test_demos_live.py)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import kdeloss
-from kdeloss.demos import (
+from kdeloss.book.demos import (
     RemedyFrame,
     remedy_frame,
 )

@@ -20,7 +20,7 @@ from kdeloss import (
     softmax,
 )
 from kdeloss import symbolic as ks
-from kdeloss.demos import (
+from kdeloss.book.demos import (
     ScaleFrame,
     cluster,
     demo_figure,

@@ -1,4 +1,4 @@
-"""The shift demo (kdeloss.demos.shift): it holds still exactly as the theorems say."""
+"""The shift demo (kdeloss.book.demos.shift): it holds still exactly as the theorems say."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from kdeloss.demos import (
+from kdeloss.book.demos import (
     SHIFT_DEFAULTS,
     SHIFT_FIGSIZE,
     demo_figure,

@@ -361,7 +361,7 @@ def test_the_kdeloss_wheel_installs_with_pip_and_imports(tmp_path: Path) -> None
     code = f"""
 import sys
 sys.path.insert(0, {str(target)!r})
-import kdeloss, kdeloss.demos
+import kdeloss, kdeloss.book.demos
 assert kdeloss.__file__.startswith({str(target)!r}), kdeloss.__file__
 L, g = kdeloss.loss_and_grad([0.0, 1.0], [-0.5, 0.5], -1.0, 1.0)
 print(L, abs(g.sum()) < 1e-12)
@@ -540,7 +540,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import kdeloss
-import kdeloss.demos as demos
+import kdeloss.book.demos as demos
 
 for info in pkgutil.walk_packages(kdeloss.__path__, "kdeloss."):
     importlib.import_module(info.name)

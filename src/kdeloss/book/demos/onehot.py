@@ -7,7 +7,7 @@ The kernel family is the generalized normal (exponential power) density of width
     K_p(d) = \frac{p}{h\,\Gamma(1/p)} \exp\!\left(-\left|\frac{2d}{h}\right|^p\right),
 
 which is the Laplace kernel (scale ``h/2``) at ``p = 1``, a Gaussian at ``p = 2``, and tends
-to the box kernel ``1/h`` on ``|d| <= h/2`` as ``p -> inf`` (:class:`GeneralizedNormal`).
+to the box kernel ``1/h`` on ``|d| <= h/2`` as ``p -> inf`` (:class:`kdeloss.GeneralizedNormal`).
 Points sit on a grid of spacing ``h``, so the box covers exactly one of them (two where the
 bin is halfway between neighbours), and the per-bin gradient ``S - r(t)`` tends to the
 softmax cross-entropy gradient ``S - e_y``.
@@ -32,17 +32,15 @@ import numpy as np
 import traitlets
 from matplotlib.axes import Axes
 from matplotlib.figure import FigureBase
-from scipy.special import gammaln
 
-from .._validate import as_bandwidth, as_scalar
-from ..book.plots import OKABE_ITO
-from ..kernels import Kernel
-from ..loss import bin_grad, softmax
+from ..._validate import as_bandwidth, as_scalar
+from ...kernels import GeneralizedNormal
+from ...loss import bin_grad, softmax
+from ..plots import OKABE_ITO
 from .live import LiveDemo
 from .style import FIGSIZE, demo_axes
 
 __all__ = [
-    "GeneralizedNormal",
     "OneHotDemo",
     "OneHotFrame",
     "draw_onehot",
@@ -51,51 +49,6 @@ __all__ = [
 
 #: Figure size of the one-hot demo (two stacked panels).
 ONEHOT_FIGSIZE: tuple[float, float] = (FIGSIZE[0], 4.0)
-
-
-class GeneralizedNormal(Kernel):
-    r"""Generalized normal kernel of width ``h`` and shape ``p``; the box kernel at ``p = inf``.
-
-    ``K_p(d) = p / (h Gamma(1/p)) * exp(-|2 d / h|**p)``: Laplace (scale ``h/2``) at
-    ``p = 1``, Gaussian (standard deviation ``h / (2 sqrt 2)``) at ``p = 2``, and ``1/h`` on
-    ``|d| <= h/2`` (0 elsewhere) at ``p = inf``, the ``"box"`` kernel of bandwidth ``h``.
-
-    Parameters
-    ----------
-    bandwidth : float
-        Width ``h > 0`` of the limiting box.
-    shape : float
-        Exponent ``p >= 1``; ``np.inf`` gives the box exactly.
-
-    Examples
-    --------
-    >>> k = GeneralizedNormal(bandwidth=1.0, shape=1.0)
-    >>> bool(np.isclose(k.pdf(np.array([0.3]))[0], np.exp(-0.6)))   # Laplace, scale 1/2
-    True
-    >>> GeneralizedNormal(1.0, np.inf).pdf(np.array([0.0, 0.5, 0.6]))
-    array([1., 1., 0.])
-    """
-
-    name = "gennorm"
-
-    def __init__(self, bandwidth: float = 1.0, shape: float = 2.0) -> None:
-        super().__init__(bandwidth)
-        p = float(shape)
-        if not p >= 1.0:
-            raise ValueError(f"shape: expected a number >= 1 (or inf), got {shape!r}")
-        self.shape = p
-
-    def __repr__(self) -> str:
-        return f"GeneralizedNormal(bandwidth={self.bandwidth!r}, shape={self.shape!r})"
-
-    def logpdf(self, d: np.ndarray) -> np.ndarray:
-        h, p = self.bandwidth, self.shape
-        u = np.abs(2.0 * np.asarray(d, dtype=float) / h)
-        if math.isinf(p):
-            return np.where(u <= 1.0, -math.log(h), -np.inf)
-        with np.errstate(over="ignore"):
-            power = u**p
-        return math.log(p) - math.log(h) - float(gammaln(1.0 / p)) - power
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -153,7 +106,7 @@ def onehot_frame(
     Parameters
     ----------
     hardness : float
-        Shape exponent ``p >= 1`` of :class:`GeneralizedNormal` (``np.inf``: the box).
+        Shape exponent ``p >= 1`` of :class:`kdeloss.GeneralizedNormal` (``np.inf``: the box).
     position : float
         The bin ``t``; keep it within half a spacing of the points, where the box covers one.
     seed : int
@@ -241,7 +194,7 @@ def draw_onehot(target: FigureBase | Sequence[Axes], frame: OneHotFrame) -> list
 
     Examples
     --------
-    >>> from kdeloss.demos import demo_figure
+    >>> from kdeloss.book.demos import demo_figure
     >>> f = onehot_frame(hardness=4.0)
     >>> top, bottom = draw_onehot(demo_figure(), f)
     >>> heights = [b.get_height() for b in bottom.containers[0]]

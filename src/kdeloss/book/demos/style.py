@@ -1,6 +1,6 @@
 """How the chapters' static demo figures are drawn: the style, a figure, and its axes.
 
-The live demos draw themselves in the browser (:mod:`kdeloss.demos.live`); the chapters'
+The live demos draw themselves in the browser (:mod:`kdeloss.book.demos.live`); the chapters'
 static figures (one picture per setting, drawn at build time by ``draw_onehot``,
 ``draw_scale`` and ``draw_shift``) use these helpers.
 

@@ -31,10 +31,10 @@ import traitlets
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, FigureBase
 
-from .._validate import as_bandwidth, as_interval, as_scalar
-from ..book.plots import OKABE_ITO
-from ..loss import loss_and_grad, softmax
-from ..naive import naive_loss_and_grad
+from ..._validate import as_bandwidth, as_interval, as_scalar
+from ...loss import loss_and_grad, softmax
+from ...naive import naive_loss_and_grad
+from ..plots import OKABE_ITO
 from .live import LiveDemo
 from .style import FIGSIZE, demo_axes
 
@@ -267,7 +267,7 @@ def draw_scale(target: FigureBase | Sequence[Axes], frame: ScaleFrame) -> list[A
 
     Examples
     --------
-    >>> from kdeloss.demos import demo_figure
+    >>> from kdeloss.book.demos import demo_figure
     >>> f = scale_frame(distance=300.0)
     >>> scene, loss, grad = draw_scale(demo_figure(), f)
     >>> bool(np.allclose([r.get_height() for r in grad.containers[0]], f.grad))

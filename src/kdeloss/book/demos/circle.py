@@ -1,10 +1,10 @@
 """The circle demo: move points around the circle and see when the gradient holds still.
 
-Points on the circle (angles), the wrapped Laplace kernel (:class:`kdeloss.circle.WrappedLaplace`)
+Points on the circle (angles), the wrapped Laplace kernel (:class:`kdeloss.WrappedLaplace`)
 and a target arc ``[-w, w]``. Every point moves toward the arc's centre along its shorter arc
 by ``delta``. The whole-arc gradient holds still while the arc is shorter than a half-turn, no
 point lies on the arc or on its antipodal arc ``[pi - w, pi + w]``, and no point has reached a
-bin (:func:`kdeloss.circle.arc_margins`); the demo shows when each condition breaks.
+bin (:func:`kdeloss.book.circle.arc_margins`); the demo shows when each condition breaks.
 
 Examples
 --------
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import traitlets
 
-from ..book.circle import CIRCLE_DEFAULTS
+from ..circle import CIRCLE_DEFAULTS
 from .live import LiveDemo
 
 __all__ = ["CircleDemo"]

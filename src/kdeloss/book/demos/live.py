@@ -15,7 +15,7 @@ kdeloss's formulas; ``tests/test_demos_live.py`` checks them against kdeloss to 
 
 Examples
 --------
->>> from kdeloss.demos import OneHotDemo
+>>> from kdeloss.book.demos import OneHotDemo
 >>> w = OneHotDemo(t=3.2)
 >>> w.t, w.demo_state()["t"]
 (3.2, 3.2)
@@ -49,7 +49,7 @@ def demo_module(name: str) -> str:
     Parameters
     ----------
     name : str
-        The demo's file stem in ``kdeloss/demos/js`` (``"onehot"``, ``"scale"``, ...).
+        The demo's file stem in ``kdeloss/book/demos/js`` (``"onehot"``, ``"scale"``, ...).
 
     Examples
     --------
@@ -57,7 +57,7 @@ def demo_module(name: str) -> str:
     >>> "function logSoftmax" in src and "export default" in src
     True
     """
-    js = resources.files("kdeloss.demos") / "js"
+    js = resources.files("kdeloss.book.demos") / "js"
     core = (js / "core.js").read_text(encoding="utf-8")
     own = (js / f"{name}.js").read_text(encoding="utf-8")
     return f"{core}\n{own}\n{_FOOTER}"
@@ -76,7 +76,7 @@ def _script_json(value: Any) -> str:
 class LiveDemo(anywidget.AnyWidget):
     """Base class of the live demos: an anywidget plus a kernel-free ``text/html`` rendition.
 
-    Subclasses set ``_module`` (the file stem in ``kdeloss/demos/js``) and declare their
+    Subclasses set ``_module`` (the file stem in ``kdeloss/book/demos/js``) and declare their
     parameters as synced traits.
     """
 
@@ -156,8 +156,7 @@ def kernel_from_state(kernel: dict[str, Any]) -> Any:
     >>> kernel_from_state({"name": "generalized_normal", "bandwidth": 0.5, "p": None}).name
     'box'
     """
-    from ..kernels import WrappedLaplace, get_kernel
-    from .onehot import GeneralizedNormal
+    from ...kernels import GeneralizedNormal, WrappedLaplace, get_kernel
 
     name, h = kernel["name"], float(kernel["bandwidth"])
     if name == "generalized_normal":

@@ -14,7 +14,7 @@ function circleSetup(p) {
   return { x0, a, b, c, kernel, sigma };
 }
 
-// kdeloss.circle.arc_margins: how far each point may move before some bin sees it recede.
+// kdeloss.book.circle.arc_margins: how far each point may move before some bin sees it recede.
 function arcMargins(x, a, b) {
   const c = 0.5 * (a + b);
   return x.map((v) => {

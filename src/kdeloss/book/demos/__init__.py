@@ -1,13 +1,13 @@
 """Demos: live widgets that draw themselves in the browser, and the chapters' static pictures.
 
-Each demo is a :class:`~kdeloss.demos.live.LiveDemo` (an ``anywidget``): one ES module, in
-``kdeloss/demos/js``, computes with a port of kdeloss's log-space formulas and draws SVG. It
+Each demo is a :class:`~kdeloss.book.demos.live.LiveDemo` (an ``anywidget``): one ES module, in
+``kdeloss/book/demos/js``, computes with a port of kdeloss's log-space formulas and draws SVG. It
 is the widget's view in Jupyter and JupyterLite, and the cell's ``text/html`` rendition mounts
 the same module on the static site, with no kernel. The demos: :class:`OneHotDemo`,
 :class:`ScaleDemo`, :class:`ShiftDemo`, :class:`RemedyDemo` and :class:`CircleDemo`.
 
 The pure ``*_frame`` functions compute what a chapter's static figure shows, and the
-``draw_*`` functions draw it with matplotlib (:mod:`kdeloss.demos.style`).
+``draw_*`` functions draw it with matplotlib (:mod:`kdeloss.book.demos.style`).
 """
 
 from .circle import *  # noqa: F403

@@ -7,7 +7,7 @@
 // Plus the small toolkit every demo draws with: controls, an SVG scene, the aria-live line.
 
 const TWO_PI = 2 * Math.PI;
-// Okabe-Ito colours, as kdeloss.plots.OKABE_ITO.
+// Okabe-Ito colours, as kdeloss.book.plots.OKABE_ITO.
 const OI = {
   black: "#000000", orange: "#E69F00", sky: "#56B4E9", green: "#009E73",
   yellow: "#F0E442", blue: "#0072B2", vermillion: "#D55E00", purple: "#CC79A7",

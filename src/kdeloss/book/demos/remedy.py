@@ -24,10 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 import traitlets
 
-from .._validate import as_scalar
-from ..book.plots import OKABE_ITO
-from ..loss import model_probability
-from ..training import gradient_descent
+from ..._validate import as_scalar
+from ...loss import model_probability
+from ...training import gradient_descent
+from ..plots import OKABE_ITO
 from .live import LiveDemo
 
 __all__ = [

@@ -33,16 +33,16 @@ import traitlets
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .._validate import as_bandwidth, as_interval, as_points, as_scalar
-from ..book.plots import OKABE_ITO
-from ..book.shift import (
+from ..._validate import as_bandwidth, as_interval, as_points, as_scalar
+from ...kernels import get_kernel
+from ...loss import log_density, responsibilities, softmax
+from ..plots import OKABE_ITO
+from ..shift import (
     bin_arrival,
     gradient_change_curve,
     interval_arrival,
     shift_toward,
 )
-from ..kernels import get_kernel
-from ..loss import log_density, responsibilities, softmax
 from .live import LiveDemo
 from .style import demo_axes
 
@@ -299,7 +299,7 @@ def draw_shift(target: Figure | Sequence[Axes], frame: ShiftFrame) -> list[Axes]
 
     Examples
     --------
-    >>> from kdeloss.demos import demo_figure
+    >>> from kdeloss.book.demos import demo_figure
     >>> f = shift_frame(0.3)
     >>> axes = draw_shift(demo_figure(SHIFT_FIGSIZE), f)
     >>> heights = [p.get_height() for p in axes[2].containers[0]]
@@ -464,7 +464,7 @@ def plot_shift_picture(
 
     Examples
     --------
-    >>> from kdeloss.demos import demo_figure
+    >>> from kdeloss.book.demos import demo_figure
     >>> left, right = plot_shift_picture(demo_figure(), 1.0)
     >>> len(right.containers)
     2
