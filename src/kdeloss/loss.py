@@ -206,19 +206,24 @@ def loss_and_grad(
     background : float
         Weight ``eps`` in ``[0, 1)`` of a fixed uniform background component (default 0).
     method : {"auto", "direct", "sorted", "fft"}
-        How to compute it (see ``kdeloss.fast``); every method returns the same pair
-        within its error.
+        How to compute it (:mod:`kdeloss.fast`). Errors are in one measure: the loss's
+        relative to ``max(1, mean_m |log q(t_m)|)``, the gradient's absolute (its entries
+        are differences of probabilities), against the exact value at the given floats.
+        Each method keeps its bound on every input it answers, or falls back to an exact
+        method, or raises ``ValueError``; it never returns a number outside its bound.
 
-        ``"direct"``: any kernel, exact (about ``1e-13`` relative), ``O(N M)`` time in row
-        blocks on all cores with ``O(N + M)`` memory. ``"sorted"``: the Laplace kernel only,
-        exact (about ``1e-13``), prefix sums over sorted points, ``O((N + M) log N)``.
-        ``"fft"``: any kernel on the line, approximate (``1e-6`` relative), linear binning
-        and FFT convolution; it falls back to an exact method when the points lie too far
-        from the target for its grid. ``"auto"`` (default): ``"sorted"`` for the Laplace
-        kernel when ``N * M > 65536``, ``"direct"`` otherwise. ``"fft"`` is worth asking
-        for with a smooth kernel (Gaussian) when ``N * M`` is above about ``10^6`` and
-        ``1e-6`` is accurate enough; for the Laplace kernel ``"sorted"`` is exact and about
-        as fast.
+        ``"direct"``: any kernel, exact (``1e-12``), ``O(N M)`` time in row blocks on all
+        cores, ``O(N + M)`` memory. ``"sorted"``: the Laplace kernel, exact (``1e-12``),
+        ``O(N + M)`` after grouping the points by bin. ``"fft"``: a kernel on the line;
+        the Laplace kernel goes to ``"sorted"`` and the box kernel to an exact sum over
+        sorted runs, others are binned onto a grid and convolved by FFT, with a checked
+        error bound ``tol`` (default :data:`kdeloss.fast.FFT_TOL` ``= 1e-6``): the grid is
+        refined, or the exact method used, where the bound would not hold. ``"auto"``
+        (default): the fastest method whose bound is at most ``tol``
+        (:func:`kdeloss.fast.choose_method`).
+    tol : float, optional
+        The error ``"auto"`` may accept (default ``None``: exact), and the bound ``"fft"``
+        keeps. A number in ``(0, 1)``.
 
     Returns
     -------
@@ -274,11 +279,11 @@ def loss_and_grad(
     kern = get_kernel(kernel, bandwidth)
     t = bin_centers(aa, bb, bins)
     tol = as_tol(tol)
-    how = fast.choose_method(method, kern, x.size, t.size)
+    how = fast.choose_method(method, kern, x.size, t.size, tol=tol)
     if how == "sorted":
         return fast.sorted_laplace(z, x, t, kern.bandwidth, eps, log_u)
     if how == "fft":
-        return fast.fft(z, x, t, kern, eps, log_u)
+        return fast.fft(z, x, t, kern, eps, log_u, tol=fast.FFT_TOL if tol is None else tol)
     if x.size * t.size > _DENSE_MAX:
         return fast.direct(z, x, t, kern, eps, log_u)
     return _dense_loss_and_grad(z, x, t, kern, eps, log_u)
