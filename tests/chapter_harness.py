@@ -1,73 +1,92 @@
-"""Execute a chapter with nbclient and find its live demos (``kdeloss.book.demos.LiveDemo``).
+"""The chapters as the strict build executed them: read, never executed again.
 
-:func:`execute_chapter` runs a MyST chapter (cwd: its folder, as in the book build), with
-optional extra cells at the end. :func:`live_outputs` returns each cell output that is a live
-demo: the widget view for Jupyter beside the kernel-free ``text/html`` rendition the site
-shows. :data:`DRIVE` is a cell that, in the chapter's kernel, sets every synced trait of
-every live demo in the namespace to its own value changed a little and checks the state and
-the rendition follow; it prints one JSON report line.
+``make test`` builds the book first, and the build executes every chapter once (myst-nb,
+``execute_notebooks: cache``), writing each executed notebook and its glued values to
+``_build/jupyter_execute/book/<chapter>.ipynb`` and ``<chapter>.glue.json``. The chapter
+tests read those, so a chapter runs once per ``make test``:
+
+- :func:`built_notebook` and :func:`glued` give a chapter's executed cells and glued values
+  (the numbers the prose quotes);
+- :func:`live_outputs` finds its live demos (the widget view beside the kernel-free
+  ``text/html`` rendition the site shows), :func:`demo_from_output` rebuilds the demo from
+  that rendition's state, and :func:`drive` moves every synced trait of it in this process
+  and checks that its state and its rendition follow;
+- :func:`execution_seconds` is the time the build spent executing a chapter (from the
+  execution cache).
+
+Without a built book the tests skip with a message saying what to run (``make book``),
+except under CI (``CI=true``), where that is a failure.
 """
 
 from __future__ import annotations
 
+import ast
 import json
-from collections.abc import Sequence
+import os
+import re
 from pathlib import Path
+from typing import Any
 
-import jupytext
 import nbformat
-from nbclient import NotebookClient
+import pytest
 
-__all__ = ["DRIVE", "MARKER", "drive_report", "execute_chapter", "live_outputs"]
+__all__ = [
+    "EXECUTED",
+    "built_notebook",
+    "demo_from_output",
+    "drive",
+    "execution_seconds",
+    "glued",
+    "live_outputs",
+    "stderr_outputs",
+]
 
-MARKER = "LIVE-DEMO-REPORT "
+ROOT = Path(__file__).resolve().parents[1]
+EXECUTED = ROOT / "_build" / "jupyter_execute" / "book"
+CACHE = ROOT / "_build" / ".jupyter_cache"
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
-DRIVE = f"""
-import json as _json
-from kdeloss.book.demos import LiveDemo as _LiveDemo
-_report = {{}}
-for _name, _w in list(globals().items()):
-    if isinstance(_w, _LiveDemo) and not _name.startswith("_"):
-        _changed = []
-        for _k, _v in _w.demo_state().items():
-            if isinstance(_v, bool):
-                _new = not _v
-            elif isinstance(_v, int):
-                _new = _v + 1
-            elif isinstance(_v, float):
-                _new = _v + 0.01
-            else:
-                continue
-            setattr(_w, _k, _new)
-            _ok = _w.demo_state()[_k] == _new and _json.dumps(_new) in _w.html()
-            setattr(_w, _k, _v)
-            _changed.append([_k, bool(_ok)])
-        _report[_name] = _changed
-print({MARKER!r} + _json.dumps(_report))
-"""
+
+def _require(path: Path) -> None:
+    if path.exists():
+        return
+    msg = f"the chapter tests read the built book ({path} is missing): run `make book` first"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(msg)
+    pytest.skip(msg)
 
 
-def execute_chapter(
-    chapter: Path, extra_cells: Sequence[str] = (), *, timeout: int = 600
-) -> nbformat.NotebookNode:
-    """Execute a MyST chapter (plus ``extra_cells`` at the end) with nbclient, cwd its folder.
+def built_notebook(chapter: str) -> nbformat.NotebookNode:
+    """The executed notebook of ``book/<chapter>.md``, as the build left it."""
+    path = EXECUTED / f"{chapter}.ipynb"
+    _require(path)
+    return nbformat.read(path, as_version=4)
 
-    Raises nbclient's ``CellExecutionError`` if any cell fails.
-    """
-    chapter = Path(chapter)
-    nb = jupytext.read(chapter)
-    for source in extra_cells:
-        nb.cells.append(nbformat.v4.new_code_cell(source))
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        allow_errors=False,
-        resources={"metadata": {"path": str(chapter.parent)}},
-    )
-    client.execute()
-    return nb
+
+def glued(chapter: str) -> dict[str, Any]:
+    """The values ``book/<chapter>.md`` glues, as Python values where they are literals
+    (numbers, tuples, lists), else as the text the page shows."""
+    path = EXECUTED / f"{chapter}.glue.json"
+    _require(path)
+    out: dict[str, Any] = {}
+    for key, value in json.loads(path.read_text()).items():
+        text = value.get("data", {}).get("text/plain", "")
+        text = re.sub(r"np\.(?:float64|int64|bool_?)\((.*?)\)", r"\1", text)
+        try:
+            out[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[key] = text.strip("'\"")
+    return out
+
+
+def stderr_outputs(nb: nbformat.NotebookNode) -> list[str]:
+    """Everything the chapter's cells wrote to stderr (the strict build allows none)."""
+    return [
+        o.get("text", "")
+        for cell in nb.cells
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "stream" and o.get("name") == "stderr"
+    ]
 
 
 def live_outputs(nb: nbformat.NotebookNode) -> list[dict]:
@@ -81,11 +100,60 @@ def live_outputs(nb: nbformat.NotebookNode) -> list[dict]:
     ]
 
 
-def drive_report(nb: nbformat.NotebookNode) -> dict:
-    """The report :data:`DRIVE` printed: ``{variable: [[trait, followed], ...]}``."""
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            text = out.get("text", "")
-            if out.get("name") == "stdout" and MARKER in text:
-                return json.loads(text.split(MARKER, 1)[1])
-    raise AssertionError("the drive cell printed no report")
+def _script_value(html: str, name: str) -> Any:
+    found = re.search(rf"^const {name} = (.*);$", html, flags=re.M)
+    assert found, f"the rendition has no `const {name}`"
+    return json.loads(found.group(1))
+
+
+def demo_from_output(data: dict) -> Any:
+    """The live demo an output shows, rebuilt from its rendition: the class whose module
+    the page embeds, with the state the page mounts."""
+    from kdeloss.book.demos import live
+
+    html = data["text/html"]
+    src, state = _script_value(html, "src"), _script_value(html, "state")
+    classes = [c for c in _subclasses(live.LiveDemo) if c._module]
+    (cls,) = [c for c in classes if live.demo_module(c._module) == src]
+    demo = cls(**state)
+    assert demo.demo_state() == state, "the rebuilt demo does not have the page's state"
+    return demo
+
+
+def _subclasses(cls: type) -> list[type]:
+    out = []
+    for sub in cls.__subclasses__():
+        out += [sub, *_subclasses(sub)]
+    return out
+
+
+def drive(demo: Any) -> list[tuple[str, bool]]:
+    """Set every synced trait of ``demo`` to its own value changed a little, and report
+    whether its state and its ``text/html`` rendition followed; the value is restored."""
+    report = []
+    for key, value in demo.demo_state().items():
+        if isinstance(value, bool):
+            new: Any = not value
+        elif isinstance(value, int):
+            new = value + 1
+        elif isinstance(value, float):
+            new = value + 0.01
+        else:
+            continue
+        setattr(demo, key, new)
+        ok = demo.demo_state()[key] == new and json.dumps(new) in demo.html()
+        setattr(demo, key, value)
+        report.append((key, bool(ok)))
+    return report
+
+
+def execution_seconds(chapter: str) -> float:
+    """How long the build took to execute ``book/<chapter>.md`` (from the execution cache)."""
+    _require(CACHE)
+    from jupyter_cache import get_cache
+
+    source = (ROOT / "book" / f"{chapter}.md").resolve()
+    for record in get_cache(str(CACHE)).list_cache_records():
+        if Path(record.uri).resolve() == source:
+            return float(record.data["execution_seconds"])
+    raise AssertionError(f"the execution cache has no record of {source}")

@@ -1,53 +1,37 @@
-"""Execute book/dynamics.md headlessly (one kernel, once): its live demo follows every trait,
-nothing is written to stderr, and the numbers the prose quotes (glued) say what the prose
+"""book/dynamics.md as the strict build executed it: its live demo follows every trait,
+nothing was written to stderr, and the numbers the prose quotes (glued) say what the prose
 says about them."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from chapter_harness import DRIVE, drive_report, execute_chapter, live_outputs
+from chapter_harness import (
+    built_notebook,
+    demo_from_output,
+    drive,
+    glued,
+    live_outputs,
+    stderr_outputs,
+)
 
-CHAPTER = Path(__file__).resolve().parents[1] / "book" / "dynamics.md"
-
-
-@pytest.fixture(scope="module")
-def executed():
-    return execute_chapter(CHAPTER, [DRIVE])
-
-
-def glued(nb) -> dict[str, float]:
-    """Every number the chapter glues (``myst_nb.glue``), by name."""
-    out = {}
-    for cell in nb.cells:
-        for o in cell.get("outputs", []):
-            meta = o.get("metadata", {}).get("scrapbook")
-            if meta is not None:
-                out[meta["name"]] = float(o["data"][meta["mime_prefix"] + "text/plain"])
-    return out
+CHAPTER = "dynamics"
 
 
-@pytest.mark.slow
-def test_live_demo_follows_every_trait(executed) -> None:
-    assert len(live_outputs(executed)) == 1
-    report = drive_report(executed)
-    assert list(report) == ["remedy"]
-    assert {k for k, _ in report["remedy"]} >= {"d", "eps", "near", "lr"}
-    assert all(ok for _, ok in report["remedy"]), report
+def test_live_demo_follows_every_trait() -> None:
+    (data,) = live_outputs(built_notebook(CHAPTER))
+    report = drive(demo_from_output(data))
+    assert {k for k, _ in report} >= {"d", "eps", "near", "lr"}
+    assert all(ok for _, ok in report), report
 
 
-@pytest.mark.slow
-def test_no_stderr_and_no_error(executed) -> None:
-    for cell in executed.cells:
-        for out in cell.get("outputs", []):
-            assert out.get("name") != "stderr", f"stderr: {out.get('text')}"
-            assert out.get("output_type") != "error"
+def test_no_stderr_and_no_error() -> None:
+    nb = built_notebook(CHAPTER)
+    assert stderr_outputs(nb) == []
+    assert all(o.get("output_type") != "error" for c in nb.cells for o in c.get("outputs", []))
 
 
-@pytest.mark.slow
-def test_quoted_numbers(executed) -> None:
-    g = glued(executed)
+def test_quoted_numbers() -> None:
+    g = glued(CHAPTER)
     h = g["dyn_h"]
     assert g["dyn_idea_gap"] < 1e-13
     assert g["dyn_idea_bg_far"] == 0.0

@@ -335,7 +335,7 @@ def test_the_kdeloss_wheel_is_the_current_source_and_needs_only_pyodide_packages
         shipped = {n: z.read(n) for n in z.namelist() if n.startswith("kdeloss/")}
     sources = {
         "kdeloss/" + p.relative_to(SRC).as_posix(): p.read_bytes()
-        for p in [*SRC.rglob("*.py"), *(SRC / "demos" / "js").glob("*.js")]
+        for p in [*SRC.rglob("*.py"), *(SRC / "book" / "demos" / "js").glob("*.js")]
         if "__pycache__" not in p.parts
     }
     assert sorted(shipped) == sorted(sources), "the wheel is not src/kdeloss: run `make book`"

@@ -1,4 +1,4 @@
-"""Execute the shift and circle chapters; drive their live demos' traits.
+"""The shift and circle chapters as the build executed them; drive their live demos' traits.
 
 The chapters glue every number they print; these tests check that the glued claims are the
 theorems' (rounding-level deviations where the theorem says "unchanged", clear changes where
@@ -8,55 +8,28 @@ whose every trait the rendition follows.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from chapter_harness import DRIVE, drive_report, execute_chapter, live_outputs
-
-BOOK = Path(__file__).resolve().parents[1] / "book"
-
-pytestmark = pytest.mark.slow
-
-
-def _glued(nb) -> dict[str, float]:
-    """``{key: value}`` of every number the notebook glued (``myst_nb.glue``)."""
-    out = {}
-    for cell in nb.cells:
-        for o in cell.get("outputs", []):
-            meta = o.get("metadata", {})
-            book = meta.get("scrapbook", {})
-            key = book.get("name")
-            if key is None:
-                continue
-            text = o.get("data", {}).get(book.get("mime_prefix", "") + "text/plain")
-            try:
-                out[key] = float(text.replace("np.float64(", "").rstrip(")"))
-            except (TypeError, ValueError, AttributeError):
-                continue
-    return out
+from chapter_harness import (
+    built_notebook,
+    demo_from_output,
+    drive,
+    glued,
+    live_outputs,
+    stderr_outputs,
+)
 
 
-def _stderr(nb) -> list[str]:
-    return [
-        o.get("text", "")
-        for cell in nb.cells
-        for o in cell.get("outputs", [])
-        if o.get("output_type") == "stream" and o.get("name") == "stderr"
-    ]
-
-
-def _one_live_demo(nb, variable: str) -> None:
-    assert len(live_outputs(nb)) == 1
-    report = drive_report(nb)
-    assert list(report) == [variable]
-    assert report[variable] and all(ok for _, ok in report[variable]), report
+def _one_live_demo(nb) -> None:
+    (data,) = live_outputs(nb)
+    report = drive(demo_from_output(data))
+    assert report and all(ok for _, ok in report), report
 
 
 def test_laplace_shift_chapter_runs_and_its_widget_redraws() -> None:
-    nb = execute_chapter(BOOK / "laplace-shift.md", [DRIVE])
-    _one_live_demo(nb, "demo")
-    assert _stderr(nb) == []
-    g = _glued(nb)
+    nb = built_notebook("laplace-shift")
+    _one_live_demo(nb)
+    assert stderr_outputs(nb) == []
+    g = glued("laplace-shift")
     for key in [
         "chk_bin_grad",
         "chk_bin_loss",
@@ -76,10 +49,10 @@ def test_laplace_shift_chapter_runs_and_its_widget_redraws() -> None:
 
 
 def test_circle_chapter_runs_and_its_claims_hold() -> None:
-    nb = execute_chapter(BOOK / "circle.md", [DRIVE])
-    _one_live_demo(nb, "circle_demo")
-    assert _stderr(nb) == []
-    g = _glued(nb)
+    nb = built_notebook("circle")
+    _one_live_demo(nb)
+    assert stderr_outputs(nb) == []
+    g = glued("circle")
     for key in [
         "surv_gradient",
         "surv_wrap",

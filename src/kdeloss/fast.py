@@ -441,8 +441,8 @@ class _FastRows:
             self.c = key * 8.0 * h
             with np.errstate(over="ignore"):
                 self.w = (self.x - self.c) / h
-            if isinstance(self.kern, Gaussian):
-                self.cw = self.lsn - 0.5 * self.w * self.w
+                if isinstance(self.kern, Gaussian):
+                    self.cw = self.lsn - 0.5 * self.w * self.w
         return self.c
 
     def fill(self, tc: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
