@@ -3,7 +3,9 @@
 #   make book       build the site into _build/html (strict: any warning fails), with
 #                   JupyterLite under _build/html/lite
 #   make test       ruff and actionlint, the strict book build, then every pytest test
-#                   (library, symbolic, notebooks, widgets, site in chromium)
+#                   (library, symbolic, notebooks, widgets, site in chromium), on all cores
+#   make test-fast  the core library's tests only (tests/core and its doctests), for the
+#                   edit-test loop: under a minute
 #   make lab        JupyterLab on book/, chapters open as notebooks
 #   make bench      speed and memory against JAX, PyTorch, SciPy, KDEpy (installs extras)
 #   make clean      remove _build and caches (keeps .venv)
@@ -39,13 +41,23 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 # Silence ipykernel's debugger note about frozen modules on every kernel start.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test lab clean distclean venv lint linkcheck cache-key lite-wheels
+.PHONY: book test test-fast lab clean distclean venv lint linkcheck cache-key lite-wheels
+
+# pytest-xdist workers (one per core); the hypothesis examples per property in test-fast.
+TEST_WORKERS ?= auto
+FAST_EXAMPLES ?= 40
 
 book: venv cache-key lite-wheels
 	KDELOSS_LITE_WHEELS=$(abspath $(LITE_WHEELS)) tools/build-book . $(OUTDIR)
 
 test: venv lint book
-	pytest
+	pytest -n $(TEST_WORKERS) --dist loadfile
+
+# The edit-test loop: the core library's tests and doctests only (no book, no browser),
+# with fewer hypothesis examples (KDELOSS_EXAMPLES); make test runs them all in full.
+test-fast: venv
+	KDELOSS_EXAMPLES=$(FAST_EXAMPLES) pytest -q -n $(TEST_WORKERS) tests/core src/kdeloss \
+	    --ignore=src/kdeloss/book
 
 # Sphinx's linkcheck of the external links (needs the internet), notebooks not executed.
 # Internal links are checked by the strict build (-n) and, in the built pages, by the

@@ -11,6 +11,7 @@ from unittest import mock
 import mpmath as mp
 import numpy as np
 import pytest
+from _examples import examples
 from _reference import Uncovered, errors, reference_measured
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -143,7 +144,7 @@ def check_against_reference(name: str, case, bound: float) -> None:
 
 
 PROPERTY = settings(
-    max_examples=300,
+    max_examples=examples(300),
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],

@@ -25,7 +25,7 @@ The worst errors per method and kernel are collected in :data:`WORST`; with
 ``KDELOSS_REGIMES_REPORT=1`` they are written to ``_build/test_regimes.json`` (with the
 inputs of the worst draws) and printed at the end of the module, for the closing note:
 
-    KDELOSS_REGIMES_REPORT=1 PYTHONPATH=src .venv/bin/python -m pytest -q -s tests/test_regimes.py
+    KDELOSS_REGIMES_REPORT=1 PYTHONPATH=src .venv/bin/python -m pytest -q -s tests/core/test_regimes.py
 
 Draws are shared between the methods of one kernel (hypothesis derandomizes by test), so the
 reference is computed once per draw and cached. On failure hypothesis shrinks, which takes
@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _examples import examples
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -52,11 +53,11 @@ import kdeloss
 import kdeloss.fast
 from kdeloss.testing import grad_error, loss_error, reference
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 REGIMES = settings(
     # KDELOSS_REGIMES_EXAMPLES lowers it for a quick look while fixing; 300 is the contract
-    max_examples=int(os.environ.get("KDELOSS_REGIMES_EXAMPLES", "300")),
+    max_examples=examples(int(os.environ.get("KDELOSS_REGIMES_EXAMPLES", "300"))),
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

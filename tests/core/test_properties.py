@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+from _examples import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kdeloss import bin_grad, get_kernel, loss_and_grad, responsibilities
 
-PROPERTY = settings(max_examples=200, deadline=None, derandomize=True)
+PROPERTY = settings(max_examples=examples(200), deadline=None, derandomize=True)
 SMOOTH = ["laplace", "gaussian", "vonmises"]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = SRC / "kdeloss"
 # Packages that only the book's helpers may import.
 BOOK_ONLY = ("matplotlib", "ipywidgets", "IPython", "PIL", "anywidget", "traitlets")
