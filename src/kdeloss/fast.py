@@ -51,7 +51,6 @@ from typing import TypeVar
 
 import numpy as np
 import scipy.fft
-from scipy.signal import lfilter
 from scipy.special import expit, i0e
 
 from .kernels import CustomKernel, Gaussian, Kernel, Laplace, VonMises
@@ -533,11 +532,7 @@ def direct(
 
 #: Block length of the decay recursions of :func:`kdeloss.fast.sorted_laplace`: no value
 #: passes through more than this many multiply-adds at one level of the blocked recursion.
-SCAN_BLOCK = 1024
-# Inside a block the recursion is a prefix sum scaled by a^{-i}; it is used while
-# a^{-SCAN_BLOCK} <= e^_PREFIX_RANGE (the scale factors then add at most that many units
-# of rounding), else scipy.signal.lfilter runs the block.
-_PREFIX_RANGE = 64.0
+SCAN_BLOCK = 16
 # The linear-space path needs every bin's density, scaled so that the largest weight is 1,
 # at least this large; below, terms that underflowed could matter, and the log-space path
 # runs instead.
@@ -551,46 +546,72 @@ _NEGLIGIBLE_SKEW = 1e-14
 _HUGE_LOG = 1e300
 
 
-def _intervals(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _log_weights(z: np.ndarray) -> np.ndarray:
+    """``log softmax(z)`` as ``(z - max z) - log sum e^{z - max z}``.
+
+    Subtracting the maximum first keeps each result exact to rounding of its own size;
+    ``z - (max z + log sum)`` loses ``u |max z|`` (``1e-11`` at ``z ~ 1e5``).
+
+    Examples
+    --------
+    >>> _log_weights(np.array([1e5, 1e5]))
+    array([-0.69314718, -0.69314718])
+    """
+    rel = z - float(z.max())
+    return rel - math.log(float(np.exp(rel).sum()))
+
+
+def _intervals(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Interval index ``kp_j = #{m : t_m <= x_j}`` and the bins either side of each point.
 
     ``kp = 0`` is left of every bin, ``kp = M`` at or right of the last one; otherwise
-    ``t_{kp-1} <= x_j < t_{kp}``. Returns ``kp`` and ``lo = t_{kp-1}``, ``hi = t_{kp}``
-    (``-inf`` and ``inf`` beyond the ends). The bins are equally spaced, so ``kp`` is
-    arithmetic (then checked, and corrected by one where rounding put a point in the
-    neighbouring interval); only if that fails (bin centres that rounding made unequally
-    spaced) is it a binary search.
+    ``t_{kp-1} <= x_j < t_{kp}``. Returns ``kp`` and ``ends`` of shape ``(N, 2)``:
+    ``(t_{kp-1}, t_{kp})``, ``-inf`` and ``inf`` beyond the ends. The bins are equally
+    spaced, so ``kp`` is arithmetic (then checked, and moved by one where rounding put a
+    point in the neighbouring interval); only if that fails (bin centres that rounding made
+    unequally spaced) is it a binary search.
+
+    Examples
+    --------
+    >>> kp, ends = _intervals(np.array([-1.0, 0.25, 0.5, 2.0]), np.array([0.0, 0.5, 1.0]))
+    >>> kp
+    array([0, 1, 2, 3])
+    >>> ends[1]
+    array([0. , 0.5])
     """
     m = t.size
     t0 = float(t[0])
-    lo_of = np.concatenate([[-np.inf], t])  # lo_of[kp] = t_{kp-1}
-    hi_of = np.concatenate([t, [np.inf]])  # hi_of[kp] = t_{kp}
+    bounds = np.empty((m + 1, 2))  # bounds[kp] = (t_{kp-1}, t_kp)
+    bounds[0, 0], bounds[1:, 0] = -np.inf, t
+    bounds[:m, 1], bounds[m, 1] = t, np.inf
     spacing = (float(t[-1]) - t0) / (m - 1) if m > 1 else 0.0
     if spacing > 0.0:
         with np.errstate(over="ignore", invalid="ignore"):
-            guess = np.floor((x - t0) / spacing)
-        np.clip(guess, -1.0, m - 1.0, out=guess)
-        kp = guess.astype(np.intp) + 1
+            pos = np.subtract(x, t0)
+            pos /= spacing
+        pos += 1.0
+        np.clip(pos, 0.0, float(m), out=pos)
+        kp = pos.astype(np.intp)  # truncation is floor here: pos >= 0
         for _ in range(2):
-            lo, hi = lo_of[kp], hi_of[kp]
-            below, above = lo > x, hi <= x
+            ends = np.take(bounds, kp, axis=0)
+            below, above = ends[:, 0] > x, ends[:, 1] <= x
             if not (below.any() or above.any()):
-                return kp, lo, hi
+                return kp, ends
             kp = kp - below + above
     kp = np.searchsorted(t, x, side="right")
-    return kp, lo_of[kp], hi_of[kp]
+    return kp, np.take(bounds, kp, axis=0)
 
 
 def _decay_scan(v: np.ndarray, log_a: float) -> np.ndarray:
     """``y_n = v_n + a y_{n-1}`` (``y_{-1} = 0``, ``a = e^{log_a} <= 1``) along each row, blocked.
 
     Each row is cut into blocks of :data:`SCAN_BLOCK` ``= B``. Inside a block the recursion
-    is a prefix sum, ``y_{s+i} = a^i sum_{l <= i} v_{s+l} a^{-l}`` (``np.cumsum``; or
-    ``scipy.signal.lfilter`` when ``a^{-B}`` would exceed ``e^64``); the values at the block
-    ends run the same recursion with ``a^B`` (recursively), and each block adds ``a^{i+1}``
-    times the value carried into it. So a term passes through at most about
-    ``B + 132`` roundings at each of ``ceil(log_B n)`` levels, instead of ``2 n`` in one long
-    recursion, whose error grows like ``u / (1 - a)``.
+    is a product with the ``B x B`` lower triangular matrix of powers ``a^{i-l}`` (one
+    ``matmul``); the values at the block ends run the same recursion with ``a^B``
+    (recursively), and each block adds ``a^{i+1}`` times the value carried into it. So a
+    term passes through at most ``B + 3`` roundings at each of ``ceil(log_B n)`` levels, and
+    each power is one ``exp``: no long recursion, whose rounding grows like ``u / (1 - a)``,
+    and no prefix sum scaled by ``a^{-i}``, whose exponents grow with the length.
 
     Examples
     --------
@@ -600,24 +621,22 @@ def _decay_scan(v: np.ndarray, log_a: float) -> np.ndarray:
     """
     rows, n = v.shape
     b = SCAN_BLOCK
-    if n <= b:
-        return lfilter([1.0], [1.0, -math.exp(log_a)], v, axis=1)
     nb = -(-n // b)
-    part = np.zeros((rows, nb * b))
-    part[:, :n] = v
-    part = part.reshape(rows * nb, b)
-    steps = np.arange(b) * log_a
-    if steps[-1] >= -_PREFIX_RANGE:
-        part *= np.exp(-steps)
-        np.cumsum(part, axis=1, out=part)
-        part *= np.exp(steps)
+    if nb * b == n:
+        blocks = v.reshape(rows * nb, b)
     else:
-        part = lfilter([1.0], [1.0, -math.exp(log_a)], part, axis=1)
-    part = part.reshape(rows, nb, b)
-    ends = _decay_scan(part[:, :, -1], log_a * b)
-    carry = np.multiply.outer(ends[:, :-1], np.exp(steps + log_a))
-    part[:, 1:] += carry
-    return part.reshape(rows, nb * b)[:, :n]
+        blocks = np.zeros((rows, nb * b))
+        blocks[:, :n] = v
+        blocks = blocks.reshape(rows * nb, b)
+    lag = np.arange(b)
+    with np.errstate(invalid="ignore"):  # log_a = -inf: a^0 is set to 1 below
+        powers = np.exp(np.maximum(lag[:, None] - lag[None, :], 0) * log_a)
+    powers = np.where(lag[:, None] > lag[None, :], powers, np.eye(b))  # a^{i-l}, l <= i
+    out = np.matmul(blocks, powers.T).reshape(rows, nb, b)
+    if nb > 1:
+        ends = _decay_scan(out[:, :, -1], log_a * b)
+        out[:, 1:] += np.multiply.outer(ends[:, :-1], np.exp((lag + 1) * log_a))
+    return out.reshape(rows, nb * b)[:, :n]
 
 
 def _log_decay_scan(lv: np.ndarray, pos: np.ndarray, h: float) -> np.ndarray:
@@ -676,10 +695,26 @@ def _far_group(
     differences of positions only. Returns ``(log share, lam, nearest member, dist)``.
     """
     near = float(x.max() if sign > 0 else x.min())
-    a = ls - sign * (near - x) / h
-    top = float(a.max())
-    lam = top + math.log(float(np.exp(a - top).sum()))
-    return a - lam, lam, near, sign * (t_end - near) / h
+    with np.errstate(over="ignore"):
+        a = ls - sign * (near - x) / h
+        top = float(a.max())  # the nearest member's term is finite
+        lam = top + math.log(float(np.exp(a - top).sum()))
+        return a - lam, lam, near, sign * (t_end - near) / h
+
+
+def _two_diff(a: float, b: float) -> tuple[float, float]:
+    """``a - b = d + e`` exactly: ``d`` the rounded difference, ``e`` its rounding error.
+
+    Examples
+    --------
+    >>> _two_diff(1e16, 1.0)
+    (1e+16, -1.0)
+    """
+    d = a - b
+    if not math.isfinite(d):
+        return d, 0.0
+    bb = d - a
+    return d, (a - (d - bb)) + (-b - bb)
 
 
 def _far_weights(
@@ -695,8 +730,8 @@ def _far_weights(
     Returns ``({"left": (mask, share, v), "right": ...}, shift)`` for the groups present:
     ``v`` is the group's log weight at its end bin minus ``shift``. With points between the
     bins ``shift = 0``; with only far points the nearer group is put at distance 0 and the
-    other group's offset is computed from sums of positions, so two far clusters on opposite
-    sides keep their exact balance.
+    other group's offset is the difference of the two distances, computed with its rounding
+    error, so two far clusters on opposite sides keep their exact balance.
     """
     m = t.size
     t0, t1 = float(t[0]), float(t[-1])
@@ -712,7 +747,12 @@ def _far_weights(
             groups["left"],
             groups["right"],
         )
-        gap = ((near_r + near_l) - (t0 + t1)) / h  # dist_r - dist_l
+        # dist_r - dist_l from the two distances and their rounding errors, so two far
+        # clusters on opposite sides keep their exact balance
+        d_r, e_r = _two_diff(near_r, t1)
+        d_l, e_l = _two_diff(t0, near_l)
+        with np.errstate(over="ignore"):
+            gap = ((d_r - d_l) + (e_r - e_l)) / h
         if gap >= 0.0:
             shift, out = -dist_l, {"left": (ml, sl, lam_l), "right": (mr, sr, lam_r - gap)}
         else:
@@ -758,18 +798,16 @@ def _linear_path(
     t: np.ndarray,
     h: float,
     kp: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
+    ends: np.ndarray,
     eps: float,
     log_u: float,
 ) -> tuple[float, np.ndarray] | None:
     """Loss and gradient with linear-space recursions; None where they cannot be exact.
 
-    ``lo`` and ``hi`` (the bins either side of each point) are overwritten.
-
     Weights are scaled so that the largest is 1. Needs the bins' deviation from equal
     spacing below :data:`_MAX_SKEW` bandwidths and every bin's scaled density above
-    :data:`_LINEAR_FLOOR` (so nothing that underflowed can matter).
+    :data:`_LINEAR_FLOOR` (so nothing that underflowed can matter). ``ends`` (the bins
+    either side of each point, from :func:`_intervals`) is overwritten.
     """
     m = t.size
     spacing = (float(t[-1]) - float(t[0])) / (m - 1) if m > 1 else 0.0
@@ -777,16 +815,16 @@ def _linear_path(
         log_a = -(spacing / h)
         # skew_m = (t_m - t_0 - m * spacing) / h, from the exact differences of the bins
         skew = np.zeros(m)
-        np.cumsum((np.diff(t) - spacing) / h, out=skew[1:])
+        step = np.diff(t)
+        step -= spacing
+        step /= h
+        np.cumsum(step, out=skew[1:])
     worst = float(np.abs(skew).max())
     if not worst <= _MAX_SKEW:
         return None
     # row 0 runs left to right, row 1 right to left: sum_{l <= m} v_l e^{-(t_m - t_l)/h} and
-    # sum_{l >= m} v_l e^{-(t_l - t_m)/h}; t_l = t_0 + l * spacing + h skew_l
-    if worst <= _NEGLIGIBLE_SKEW:
-        tilt = None
-    else:
-        tilt = np.stack([np.exp(skew), np.exp(-skew[::-1])])
+    # sum_{l >= m} v_l e^{-(t_l - t_m)/h}, with t_l = t_0 + l * spacing + h skew_l
+    tilt = None if worst <= _NEGLIGIBLE_SKEW else np.stack([np.exp(skew), np.exp(-skew[::-1])])
 
     def both_sides(from_left: np.ndarray, from_right: np.ndarray) -> np.ndarray:
         v = np.stack([from_left, from_right[::-1]])
@@ -794,20 +832,18 @@ def _linear_path(
             return _decay_scan(v, log_a)
         return _decay_scan(v * tilt, log_a) / tilt
 
+    # per point S_j e^{-top} e^{-(x_j - t_{kp-1})/h} and S_j e^{-top} e^{-(t_kp - x_j)/h}
     top = float(ls.max())
-    w = np.exp(ls - top)
-    with np.errstate(over="ignore"):
-        fa = np.subtract(x, hi, out=hi)
-        fa /= h
-        np.exp(fa, out=fa)  # e^{-(t_kp - x)/h}: towards the bins on the right
-        fb = np.subtract(lo, x, out=lo)
-        fb /= h
-        np.exp(fb, out=fb)  # e^{-(x - t_{kp-1})/h}: towards the bins on the left
-    into_left = np.bincount(kp, w * fa, minlength=m + 1)[:m]
-    into_right = np.bincount(kp, w * fb, minlength=m + 1)[1:]
-    sums = both_sides(into_left, into_right)
+    with np.errstate(over="ignore", invalid="ignore"):
+        near = np.subtract(ends, x[:, None], out=ends)
+        near /= np.array([h, -h])
+        np.exp(near, out=near)
+        near *= np.exp(ls - top)[:, None]
+    to_left = np.bincount(kp, near[:, 0], minlength=m + 1)[1:]
+    to_right = np.bincount(kp, near[:, 1], minlength=m + 1)[:m]
+    sums = both_sides(to_right, to_left)
     q = sums[0] + sums[1, ::-1]  # 2h q_model e^{-top}
-    del sums, into_left, into_right
+    del sums, to_left, to_right
     if not float(q.min()) >= _LINEAR_FLOOR:
         return None
     log_model = np.log(q) + (top - math.log(2.0) - math.log(h))
@@ -818,18 +854,12 @@ def _linear_path(
         logq, pi = _background(log_model, eps, log_u)
         c = np.divide(pi, q, out=q)
     back = both_sides(c, c)
-    left_of = np.empty(m + 1)  # bins m <= kp - 1, seen from t_{kp-1}
-    left_of[0] = 0.0
-    left_of[1:] = back[0]
-    right_of = np.empty(m + 1)  # bins m >= kp, seen from t_kp
-    right_of[:m] = back[1, ::-1]
-    right_of[m] = 0.0
+    seen = np.empty((m + 1, 2))  # seen[kp]: bins m <= kp - 1 from t_{kp-1}, m >= kp from t_kp
+    seen[0, 0], seen[1:, 0] = 0.0, back[0]
+    seen[:m, 1], seen[m, 1] = back[1, ::-1], 0.0
     del back
-    fa *= right_of[kp]
-    fb *= left_of[kp]
-    fa += fb
-    fa *= w
-    return _finish_checked(ls, logq, pi, fa, m)
+    near *= np.take(seen, kp, axis=0)
+    return _finish_checked(ls, logq, pi, near[:, 0] + near[:, 1], m)
 
 
 def _log_path(
@@ -1013,9 +1043,9 @@ def sorted_laplace(
     >>> bool(abs(L - L2) <= 1e-13 * abs(L2) and np.abs(g - g2).max() <= 1e-13)
     True
     """
-    ls = log_softmax(z)
-    kp, lo, hi = _intervals(x, t)
-    got = _linear_path(ls, x, t, h, kp, lo, hi, eps, log_u)
+    ls = _log_weights(z)
+    kp, ends = _intervals(x, t)
+    got = _linear_path(ls, x, t, h, kp, ends, eps, log_u)
     if got is not None:
         return got
     return _log_path(ls, x, t, h, kp, eps, log_u)
