@@ -283,9 +283,7 @@ def adversarial(draw) -> tuple[np.ndarray, np.ndarray, float, float, int, float,
             x[j] = a - away if draw(st.booleans()) else b + away
     logit_kind = draw(st.sampled_from(["normal", "huge", "tiny", "equal"]))
     if logit_kind == "huge":
-        z = np.array(
-            [draw(st.sampled_from([-1.0, 1.0])) * log_uniform(draw, 0, 300.0) for _ in x]
-        )
+        z = np.array([draw(st.sampled_from([-1.0, 1.0])) * log_uniform(draw, 0, 300.0) for _ in x])
     else:
         z = np.array([draw(st.floats(-3.0, 3.0)) for _ in x])
         z = {"normal": z, "tiny": z * 1e-300, "equal": np.zeros(n)}[logit_kind]

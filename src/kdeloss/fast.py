@@ -758,7 +758,7 @@ def _far_weights(
         else:
             shift, out = -dist_r, {"left": (ml, sl, lam_l + gap), "right": (mr, sr, lam_r)}
     elif not has_inner:
-        (side, (mask, share, lam, _, dist)), = groups.items()
+        ((side, (mask, share, lam, _, dist)),) = groups.items()
         shift, out = -dist, {side: (mask, share, lam)}
     return out, shift
 
@@ -1049,6 +1049,7 @@ def sorted_laplace(
     if got is not None:
         return got
     return _log_path(ls, x, t, h, kp, eps, log_u)
+
 
 # --------------------------------------------------------------------------------------------
 # fft
