@@ -1163,11 +1163,11 @@ def fft(
     :func:`kdeloss.fast.sorted_laplace`, exact (``1e-12``) and linear in ``N + M`` (two
     recursions over the bins), which is faster than any grid method; ``step`` is then
     ignored. For other kernels the grid reaches as far from the bins as the kernel is above
-    ``e^-60`` of its peak and farther points are dropped. FFT roundoff is about ``1e-16`` of the largest value on the grid, so where the
-    density at some bin is below ``1e-7`` of that, or the grid would need more than
-    :data:`kdeloss.fast.FFT_MAX_NODES` nodes (a target wider than about 8000 bandwidths at
-    the default step), the function falls back to the exact method (``"sorted"`` for Laplace,
-    ``"direct"`` otherwise) and returns its result.
+    ``e^-60`` of its peak and farther points are dropped. FFT roundoff is about ``1e-16``
+    of the largest value on the grid, so where the density at some bin is below ``1e-7`` of
+    that, or the grid would need more than :data:`kdeloss.fast.FFT_MAX_NODES` nodes (a
+    target wider than about 8000 bandwidths at the default step), the function falls back
+    to the exact method, ``"direct"``, and returns its result.
 
     Parameters
     ----------
