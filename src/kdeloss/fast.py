@@ -769,17 +769,27 @@ def _far_weights(
 
 
 def _segment_logsumexp(
-    e: np.ndarray, starts: np.ndarray, counts: np.ndarray
+    ls: np.ndarray, dist: np.ndarray, x: np.ndarray, sign: float, h: float, starts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per segment ``log sum exp(e)`` and each entry's share ``exp(e - lse)`` (0 if empty)."""
+    """Per segment ``log sum e^{ls - dist}``, and each entry's share of its segment's sum.
+
+    ``dist_j = sign (t - x_j) / h`` is the distance of point ``j`` to its segment's bin
+    ``t``. The shares are taken relative to the segment's largest term ``p`` as
+    ``(ls_j - ls_p) + sign (x_j - x_p) / h``, from differences of positions: rounding the
+    large ``dist`` would cost ``u dist`` in every share.
+    """
+    counts = np.diff(np.append(starts, ls.size))
+    with np.errstate(invalid="ignore"):
+        e = ls - dist
     top = np.maximum.reduceat(e, starts)
-    top = np.where(np.isfinite(top), top, 0.0)
-    rel = np.exp(e - np.repeat(top, counts))
-    tot = np.add.reduceat(rel, starts)
-    with np.errstate(divide="ignore"):
-        lse = top + np.log(tot)
-    share = rel / np.repeat(np.where(tot > 0.0, tot, 1.0), counts)
-    return lse, share
+    first = np.where(e == np.repeat(top, counts), np.arange(e.size), e.size)
+    p = np.repeat(np.minimum.reduceat(first, starts), counts)
+    with np.errstate(over="ignore", invalid="ignore"):
+        rel = (ls - ls[p]) + sign * (x - x[p]) / h
+    rel = np.where(np.isfinite(np.repeat(top, counts)), np.minimum(rel, 0.0), 0.0)
+    part = np.exp(rel)
+    total = np.add.reduceat(part, starts)  # >= 1: the largest term is e^0
+    return top + np.log(total), part / np.repeat(total, counts)
 
 
 def _finish_checked(
@@ -892,12 +902,12 @@ def _log_path(
         order = inner[np.argsort(kp[inner], kind="stable")]
         ks = kp[order]
         starts = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
-        counts = np.diff(np.append(starts, ks.size))
         ids = ks[starts]
         xs, lss = x[order], ls[order]
         with np.errstate(over="ignore"):
-            lse_a, share_a = _segment_logsumexp(lss - (t[ks] - xs) / h, starts, counts)
-            lse_b, share_b = _segment_logsumexp(lss - (xs - t[ks - 1]) / h, starts, counts)
+            to_right, to_left = (t[ks] - xs) / h, (xs - t[ks - 1]) / h
+        lse_a, share_a = _segment_logsumexp(lss, to_right, xs, 1.0, h, starts)
+        lse_b, share_b = _segment_logsumexp(lss, to_left, xs, -1.0, h, starts)
         new_l[ids] = lse_a
         new_r[ids - 1] = lse_b
 
