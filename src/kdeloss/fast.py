@@ -610,13 +610,15 @@ def _intervals(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _decay_scan(v: np.ndarray, log_a: float) -> np.ndarray:
     """``y_n = v_n + a y_{n-1}`` (``y_{-1} = 0``, ``a = e^{log_a} <= 1``) along each row, blocked.
 
-    Each row is cut into blocks of :data:`SCAN_BLOCK` ``= B``. Inside a block the recursion
-    is a product with the ``B x B`` lower triangular matrix of powers ``a^{i-l}`` (one
-    ``matmul``); the values at the block ends run the same recursion with ``a^B``
-    (recursively), and each block adds ``a^{i+1}`` times the value carried into it. So a
-    term passes through at most ``B + 3`` roundings at each of ``ceil(log_B n)`` levels, and
+    Each row is cut into blocks of :data:`SCAN_BLOCK` ``= B``. The block sums at each
+    block's end (``sum_l v_{s+l} a^{B-1-l}``, a matrix-vector product) run the same
+    recursion with ``a^B`` (recursively), which gives the value ``E`` carried into every
+    block; ``a E`` is added to the block's first entry, and one product with the ``B x B``
+    lower triangular matrix of powers ``a^{i-l}`` finishes all blocks at once. So a term
+    passes through at most ``B + 3`` roundings at each of ``ceil(log_B n)`` levels, and
     each power is one ``exp``: no long recursion, whose rounding grows like ``u / (1 - a)``,
-    and no prefix sum scaled by ``a^{-i}``, whose exponents grow with the length.
+    and no prefix sum scaled by ``a^{-i}``, whose exponents grow with the length. ``v`` may
+    be overwritten.
 
     Examples
     --------
@@ -627,20 +629,19 @@ def _decay_scan(v: np.ndarray, log_a: float) -> np.ndarray:
     rows, n = v.shape
     b = SCAN_BLOCK
     nb = -(-n // b)
-    if nb * b == n:
-        blocks = v.reshape(rows * nb, b)
+    if nb * b == n and v.flags.c_contiguous:
+        blocks = v.reshape(rows, nb, b)
     else:
-        blocks = np.zeros((rows, nb * b))
-        blocks[:, :n] = v
-        blocks = blocks.reshape(rows * nb, b)
+        blocks = np.zeros((rows, nb, b))
+        blocks.reshape(rows, nb * b)[:, :n] = v
     lag = np.arange(b)
     with np.errstate(invalid="ignore"):  # log_a = -inf: a^0 is set to 1 below
         powers = np.exp(np.maximum(lag[:, None] - lag[None, :], 0) * log_a)
     powers = np.where(lag[:, None] > lag[None, :], powers, np.eye(b))  # a^{i-l}, l <= i
-    out = np.matmul(blocks, powers.T).reshape(rows, nb, b)
     if nb > 1:
-        ends = _decay_scan(out[:, :, -1], log_a * b)
-        out[:, 1:] += np.multiply.outer(ends[:, :-1], np.exp((lag + 1) * log_a))
+        ends = _decay_scan(np.matmul(blocks, powers[-1]), log_a * b)
+        blocks[:, 1:, 0] += math.exp(log_a) * ends[:, :-1]
+    out = np.matmul(blocks, powers.T)
     return out.reshape(rows, nb * b)[:, :n]
 
 
@@ -826,55 +827,61 @@ def _linear_path(
     """
     m = t.size
     spacing = (float(t[-1]) - float(t[0])) / (m - 1) if m > 1 else 0.0
-    with np.errstate(over="ignore"):
+    # skew_m = (t_m - t_0 - m * spacing) / h, from the exact differences of the bins
+    skew = np.zeros(m)
+    step = np.diff(t)
+    step -= spacing
+    np.cumsum(step, out=skew[1:])
+    with np.errstate(over="ignore", invalid="ignore"):
         log_a = -(spacing / h)
-        # skew_m = (t_m - t_0 - m * spacing) / h, from the exact differences of the bins
-        skew = np.zeros(m)
-        step = np.diff(t)
-        step -= spacing
-        step /= h
-        np.cumsum(step, out=skew[1:])
-    worst = float(np.abs(skew).max())
+        worst = float(np.abs(skew).max()) / h
     if not worst <= _MAX_SKEW:
         return None
     # row 0 runs left to right, row 1 right to left: sum_{l <= m} v_l e^{-(t_m - t_l)/h} and
     # sum_{l >= m} v_l e^{-(t_l - t_m)/h}, with t_l = t_0 + l * spacing + h skew_l
-    tilt = None if worst <= _NEGLIGIBLE_SKEW else np.stack([np.exp(skew), np.exp(-skew[::-1])])
+    tilt = None
+    if worst > _NEGLIGIBLE_SKEW:
+        skew /= h
+        tilt = np.stack([np.exp(skew), np.exp(-skew[::-1])])
 
-    def both_sides(from_left: np.ndarray, from_right: np.ndarray) -> np.ndarray:
-        v = np.stack([from_left, from_right[::-1]])
+    def both_sides(sums: np.ndarray) -> np.ndarray:
+        """``sums`` holds the inputs from the left in row 0, from the right in row 1."""
+        sums[1] = sums[1, ::-1].copy()
         if tilt is None:
-            return _decay_scan(v, log_a)
-        return _decay_scan(v * tilt, log_a) / tilt
+            return _decay_scan(sums, log_a)
+        return _decay_scan(sums * tilt, log_a) / tilt
 
     # per point S_j e^{-top} e^{-(x_j - t_{kp-1})/h} and S_j e^{-top} e^{-(t_kp - x_j)/h}
     top = float(ls.max())
+    near = np.empty((2, x.size))
     with np.errstate(over="ignore", invalid="ignore"):
-        near = np.subtract(ends, x[:, None], out=ends)
-        near /= np.array([h, -h])
+        np.subtract(ends.T, x, out=near)
+        near /= np.array([[h], [-h]])
         np.exp(near, out=near)
-        near *= np.exp(ls - top)[:, None]
-    to_left = np.bincount(kp, near[:, 0], minlength=m + 1)[1:]
-    to_right = np.bincount(kp, near[:, 1], minlength=m + 1)[:m]
-    sums = both_sides(to_right, to_left)
+        near *= np.exp(ls - top)
+    del ends
+    sums = np.empty((2, m))
+    sums[0] = np.bincount(kp, near[1], minlength=m + 1)[:m]  # into the bin on the right
+    sums[1] = np.bincount(kp, near[0], minlength=m + 1)[1:]  # into the bin on the left
+    sums = both_sides(sums)
     q = sums[0] + sums[1, ::-1]  # 2h q_model e^{-top}
-    del sums, to_left, to_right
     if not float(q.min()) >= _LINEAR_FLOOR:
         return None
     log_model = np.log(q) + (top - math.log(2.0) - math.log(h))
     if eps == 0.0:
         logq, pi = log_model, None
-        c = np.reciprocal(q, out=q)
+        np.reciprocal(q, out=sums[0])
     else:
         logq, pi = _background(log_model, eps, log_u)
-        c = np.divide(pi, q, out=q)
-    back = both_sides(c, c)
+        np.divide(pi, q, out=sums[0])
+    sums[1] = sums[0]  # c_m = pi_m / q_m, sent back both ways
+    back = both_sides(sums)
     seen = np.empty((m + 1, 2))  # seen[kp]: bins m <= kp - 1 from t_{kp-1}, m >= kp from t_kp
     seen[0, 0], seen[1:, 0] = 0.0, back[0]
     seen[:m, 1], seen[m, 1] = back[1, ::-1], 0.0
-    del back
-    near *= np.take(seen, kp, axis=0)
-    return _finish_checked(ls, logq, pi, near[:, 0] + near[:, 1], m)
+    del back, sums
+    near *= np.take(seen, kp, axis=0).T
+    return _finish_checked(ls, logq, pi, np.add(near[0], near[1], out=near[0]), m)
 
 
 def _log_path(
