@@ -203,9 +203,7 @@ def test_linear_path_matches_direct_at_4000(kernel_h):
     z, x = r.normal(size=4000), r.normal(size=4000)
     t = bin_centers(-1.0, 1.0, 4000)
     kp, ends = fast._intervals(x, t)
-    from kdeloss.loss import log_softmax
-
-    assert fast._linear_path(log_softmax(z), x, t, kernel_h, kp, ends, 0.0, 0.0) is not None
+    assert fast._linear_path(fast._log_weights(z), x, t, kernel_h, kp, ends, 0.0, 0.0) is not None
     ref = fast.direct(z, x, t, get_kernel("laplace", kernel_h))
     loss, grad = fast.sorted_laplace(z, x, t, kernel_h)
     assert abs(loss - ref[0]) <= EXACT * max(1.0, abs(ref[0]))
@@ -296,3 +294,34 @@ def adversarial(draw) -> tuple[np.ndarray, np.ndarray, float, float, int, float,
 def test_sorted_is_exact_on_adversarial_draws(case):
     z, x, a, b, m, h, eps = case
     assert_exact(z, x, a, b, m, h, eps)
+
+
+def test_linear_path_puts_back_the_rounding_of_the_bin_centres():
+    """Bins at 1000 with spacing h / 3: their rounding (1e-13) is 1e-10 bandwidths."""
+    r = np.random.default_rng(4)
+    z, x = r.normal(size=2000), 1000.0 + r.uniform(-0.2, 1.2, size=2000)
+    t = bin_centers(1000.0, 1001.0, 3000)
+    h = 1e-3
+    skew = np.cumsum(np.diff(t) - (t[-1] - t[0]) / (t.size - 1)) / h
+    assert np.abs(skew).max() > fast._NEGLIGIBLE_SKEW  # the correction runs
+    kp, ends = fast._intervals(x, t)
+    assert fast._linear_path(fast._log_weights(z), x, t, h, kp, ends, 0.0, 0.0) is not None
+    for eps in (0.0, 0.2):
+        ref = fast.direct(z, x, t, get_kernel("laplace", h), eps, 0.0)
+        loss, grad = fast.sorted_laplace(z, x, t, h, eps, 0.0)
+        assert abs(loss - ref[0]) <= EXACT * max(1.0, abs(ref[0]))
+        assert np.abs(grad - ref[1]).max() <= EXACT
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.01])
+def test_log_path_matches_direct_with_many_bins(eps):
+    """Points in [0, 1], bins over [0, 60] with h = 0.05: most bins are 1000 bandwidths out."""
+    r = np.random.default_rng(9)
+    z, x = r.normal(size=700), r.uniform(0.0, 1.0, size=700)
+    t = bin_centers(0.0, 60.0, 5000)
+    kp, ends = fast._intervals(x, t)
+    assert fast._linear_path(fast._log_weights(z), x, t, 0.05, kp, ends, 0.0, 0.0) is None
+    ref = fast.direct(z, x, t, get_kernel("laplace", 0.05), eps, -math.log(60.0))
+    loss, grad = fast.sorted_laplace(z, x, t, 0.05, eps, -math.log(60.0))
+    assert abs(loss - ref[0]) <= EXACT * max(1.0, abs(ref[0]))
+    assert np.abs(grad - ref[1]).max() <= EXACT
