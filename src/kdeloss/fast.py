@@ -645,29 +645,6 @@ def _decay_scan(v: np.ndarray, log_a: float) -> np.ndarray:
     return out.reshape(rows, nb * b)[:, :n]
 
 
-def _log_decay_scan(lv: np.ndarray, pos: np.ndarray, h: float) -> np.ndarray:
-    """``log sum_{l <= i} exp(lv_l - (pos_i - pos_l)/h)`` for ascending ``pos``.
-
-    Recursive doubling in log space (``ceil(log2 n)`` passes of ``np.logaddexp``): after
-    the pass with step ``s``, entry ``i`` holds the terms ``l`` in ``(i - 2s, i]``. Each
-    decay is one difference of bin centres, never a sum of many, so no exponent of the size
-    of the whole target enters.
-
-    Examples
-    --------
-    >>> y = _log_decay_scan(np.array([0.0, -np.inf, 0.0]), np.array([0.0, 1.0, 2.0]), 1.0)
-    >>> bool(np.isclose(y[2], np.log1p(np.exp(-2.0))))
-    True
-    """
-    y = lv.copy()
-    s = 1
-    with np.errstate(over="ignore"):
-        while s < y.size:
-            y[s:] = np.logaddexp(y[:-s] - (pos[s:] - pos[:-s]) / h, y[s:])
-            s *= 2
-    return y
-
-
 def _affine_scan(c: np.ndarray, v: np.ndarray) -> np.ndarray:
     """``y_n = v_n + c_n y_{n-1}`` for ``c, v >= 0`` (``c_0`` unused), by recursive doubling.
 
@@ -689,108 +666,104 @@ def _affine_scan(c: np.ndarray, v: np.ndarray) -> np.ndarray:
     return y
 
 
-def _far_group(
-    x: np.ndarray, ls: np.ndarray, sign: float, t_end: float, h: float
-) -> tuple[np.ndarray, float, float, float]:
-    """Merge points beyond one end of the bins into one point at the end bin.
-
-    For points left of every bin (``sign = 1``) every kernel is ``e^{-(t_m - x_j)/h}``, so
-    all are proportional and the group acts as one point of log weight
-    ``lam - dist`` at ``t_0`` (``lam`` its log weight at its nearest member, ``dist`` that
-    member's distance to ``t_0`` in bandwidths). Shares within the group come from
-    differences of positions only. Returns ``(log share, lam, nearest member, dist)``.
-    """
-    near = float(x.max() if sign > 0 else x.min())
-    with np.errstate(over="ignore"):
-        a = ls - sign * (near - x) / h
-        top = float(a.max())  # the nearest member's term is finite
-        lam = top + math.log(float(np.exp(a - top).sum()))
-        return a - lam, lam, near, sign * (t_end - near) / h
-
-
-def _two_diff(a: float, b: float) -> tuple[float, float]:
+def _two_diff(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``a - b = d + e`` exactly: ``d`` the rounded difference, ``e`` its rounding error.
 
     Examples
     --------
-    >>> _two_diff(1e16, 1.0)
-    (1e+16, -1.0)
+    >>> _two_diff(np.array([1e16]), np.array([1.0]))
+    (array([1.e+16]), array([-1.]))
     """
-    d = a - b
-    if not math.isfinite(d):
-        return d, 0.0
-    bb = d - a
-    return d, (a - (d - bb)) + (-b - bb)
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = a - b
+        back = d - a
+        e = (a - (d - back)) + (-b - back)
+    return d, np.where(np.isfinite(e), e, 0.0)
 
 
-def _far_weights(
-    x: np.ndarray,
-    ls: np.ndarray,
-    kp: np.ndarray,
-    t: np.ndarray,
-    h: float,
-    has_inner: bool,
-) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, float]], float]:
-    """The far groups' masks, log shares and log weights at the end bins, and a shift.
-
-    Returns ``({"left": (mask, share, v), "right": ...}, shift)`` for the groups present:
-    ``v`` is the group's log weight at its end bin minus ``shift``. With points between the
-    bins ``shift = 0``; with only far points the nearer group is put at distance 0 and the
-    other group's offset is the difference of the two distances, computed with its rounding
-    error, so two far clusters on opposite sides keep their exact balance.
-    """
-    m = t.size
-    t0, t1 = float(t[0]), float(t[-1])
-    groups: dict[str, tuple[np.ndarray, np.ndarray, float, float, float]] = {}
-    for side, mask, sign, end in (("left", kp == 0, 1.0, t0), ("right", kp == m, -1.0, t1)):
-        if mask.any():
-            share, lam, near, dist = _far_group(x[mask], ls[mask], sign, end, h)
-            groups[side] = (mask, share, lam, near, dist)
-    out = {side: (g[0], g[1], g[2] - g[4]) for side, g in groups.items()}
-    shift = 0.0
-    if not has_inner and len(groups) == 2:
-        (ml, sl, lam_l, near_l, dist_l), (mr, sr, lam_r, near_r, dist_r) = (
-            groups["left"],
-            groups["right"],
-        )
-        # dist_r - dist_l from the two distances and their rounding errors, so two far
-        # clusters on opposite sides keep their exact balance
-        d_r, e_r = _two_diff(near_r, t1)
-        d_l, e_l = _two_diff(t0, near_l)
-        with np.errstate(over="ignore"):
-            gap = ((d_r - d_l) + (e_r - e_l)) / h
-        if gap >= 0.0:
-            shift, out = -dist_l, {"left": (ml, sl, lam_l), "right": (mr, sr, lam_r - gap)}
-        else:
-            shift, out = -dist_r, {"left": (ml, sl, lam_l + gap), "right": (mr, sr, lam_r)}
-    elif not has_inner:
-        ((side, (mask, share, lam, _, dist)),) = groups.items()
-        shift, out = -dist, {side: (mask, share, lam)}
-    return out, shift
+def _segments(keys: np.ndarray) -> np.ndarray:
+    """Start of each run of equal values in the sorted ``keys``."""
+    return np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
 
 
-def _segment_logsumexp(
+def _anchor(
     ls: np.ndarray, dist: np.ndarray, x: np.ndarray, sign: float, h: float, starts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per segment ``log sum e^{ls - dist}``, and each entry's share of its segment's sum.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each segment's sum of ``e^{ls - dist}`` as (anchor, offset), and each entry's share.
 
-    ``dist_j = sign (t - x_j) / h`` is the distance of point ``j`` to its segment's bin
-    ``t``. The shares are taken relative to the segment's largest term ``p`` as
-    ``(ls_j - ls_p) + sign (x_j - x_p) / h``, from differences of positions: rounding the
-    large ``dist`` would cost ``u dist`` in every share.
+    ``dist_j = sign (t - x_j) / h`` is the distance of point ``j`` to the bin ``t`` its
+    segment feeds. The sum is ``e^{ls_p - dist_p + offset}`` with ``p`` its largest term
+    (the anchor); the terms relative to it, ``(ls_j - ls_p) + sign (x_j - x_p) / h``, come
+    from differences of positions, never from the rounded large ``dist``.
     """
     counts = np.diff(np.append(starts, ls.size))
-    with np.errstate(invalid="ignore"):
-        e = ls - dist
-    top = np.maximum.reduceat(e, starts)
-    first = np.where(e == np.repeat(top, counts), np.arange(e.size), e.size)
-    p = np.repeat(np.minimum.reduceat(first, starts), counts)
+    index = np.arange(ls.size)
+
+    def top_of(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        top = np.maximum.reduceat(v, starts)
+        first = np.where(v == np.repeat(top, counts), index, ls.size)
+        return top, np.minimum.reduceat(first, starts)
+
     with np.errstate(over="ignore", invalid="ignore"):
-        rel = (ls - ls[p]) + sign * (x - x[p]) / h
-    rel = np.where(np.isfinite(np.repeat(top, counts)), np.minimum(rel, 0.0), 0.0)
+        _, p = top_of(ls - dist)  # the largest term, up to rounding of dist
+        pr = np.repeat(p, counts)
+        rel = (ls - ls[pr]) + sign * (x - x[pr]) / h
+        rel = np.where(np.isnan(rel), -np.inf, rel)
+        top, p = top_of(rel)  # the largest term, exactly
+        top = np.repeat(top, counts)
+        rel = np.where(rel == top, 0.0, rel - top)
     part = np.exp(rel)
-    total = np.add.reduceat(part, starts)  # >= 1: the largest term is e^0
-    return top + np.log(total), part / np.repeat(total, counts)
+    total = np.add.reduceat(part, starts)
+    total = np.where(total > 0.0, total, 1.0)
+    return p, np.log(total), part / np.repeat(total, counts)
+
+
+def _anchored_diff(
+    pa: np.ndarray,
+    oa: np.ndarray,
+    pb: np.ndarray,
+    ob: np.ndarray,
+    ls: np.ndarray,
+    x: np.ndarray,
+    sign: float,
+    h: float,
+) -> np.ndarray:
+    """``log A - log B`` for two sums on the same side of a bin, given as (anchor, offset).
+
+    Both decay alike towards the bin, so the difference is the same at every bin:
+    ``(ls_a - ls_b) + sign (x_a - x_b) / h + (o_a - o_b)``. ``inf`` if only ``A`` has
+    mass (anchor ``>= 0``), ``-inf`` if only ``B`` or neither.
+    """
+    ok_a, ok_b = pa >= 0, pb >= 0
+    ia, ib = np.where(ok_a, pa, 0), np.where(ok_b, pb, 0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = (ls[ia] - ls[ib]) + sign * (x[ia] - x[ib]) / h + (oa - ob)
+    d = np.where(np.isnan(d), 0.0, d)
+    return np.where(ok_a & ok_b, d, np.where(ok_a, np.inf, -np.inf))
+
+
+def _anchored_scan(
+    pa: np.ndarray, oa: np.ndarray, ls: np.ndarray, x: np.ndarray, sign: float, h: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix log-sums over the bins of sums given as (anchor, offset), by recursive doubling.
+
+    Entry ``i`` becomes the sum of entries ``0..i``, all seen from bin ``i``: a sum's
+    anchor and offset do not change as it decays from bin to bin (its anchor decays alike),
+    so combining two is one :func:`_anchored_diff` and a ``log1p``, and no distance enters.
+    """
+    p, o = pa.copy(), oa.copy()
+    s = 1
+    while s < p.size:
+        d = _anchored_diff(p[:-s], o[:-s], p[s:], o[s:], ls, x, sign, h)
+        earlier = d > 0.0
+        with np.errstate(invalid="ignore"):
+            grow = np.log1p(np.exp(-np.abs(d)))
+        p[s:], o[s:] = (
+            np.where(earlier, p[:-s], p[s:]),
+            np.where(earlier, o[:-s], o[s:]) + np.where(np.isnan(grow), 0.0, grow),
+        )
+        s *= 2
+    return p, o
 
 
 def _finish_checked(
@@ -896,46 +869,58 @@ def _log_path(
     eps: float,
     log_u: float,
 ) -> tuple[float, np.ndarray]:
-    """Loss and gradient in log space, with the gradient from fractions (any regime)."""
+    """Loss and gradient in log space, with the gradient from fractions (any regime).
+
+    Every sum is held as (anchor point, offset): ``log`` of the sum at bin ``m`` is
+    ``ls_p - |t_m - x_p| / h + offset``. Comparisons of two sums use differences of
+    positions (and, across a bin, the two distances with their rounding errors), so no
+    large exponent is ever subtracted from another.
+    """
     m, n = t.size, x.size
-    inner = np.flatnonzero((kp > 0) & (kp < m))
-    far, shift = _far_weights(x, ls, kp, t, h, inner.size > 0)
+    order = np.argsort(kp, kind="stable")
+    ks, xs, lss = kp[order], x[order], ls[order]
+    starts = _segments(ks)
+    ids = ks[starts]
+    t_right = np.append(t, np.inf)[ks]  # the bin each point feeds on its right ...
+    t_left = np.insert(t, 0, -np.inf)[ks]  # ... and on its left
+    with np.errstate(over="ignore", invalid="ignore"):
+        anchor_l, off_l, share_l = _anchor(lss, (t_right - xs) / h, xs, 1.0, h, starts)
+        anchor_r, off_r, share_r = _anchor(lss, (xs - t_left) / h, xs, -1.0, h, starts)
 
     # the new mass entering each bin's left sum (from interval kp - 1) and right sum
-    new_l = np.full(m, -np.inf)
-    new_r = np.full(m, -np.inf)
-    if "left" in far:
-        new_l[0] = far["left"][2]
-    if "right" in far:
-        new_r[-1] = far["right"][2]
-    if inner.size:
-        order = inner[np.argsort(kp[inner], kind="stable")]
-        ks = kp[order]
-        starts = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
-        ids = ks[starts]
-        xs, lss = x[order], ls[order]
-        with np.errstate(over="ignore"):
-            to_right, to_left = (t[ks] - xs) / h, (xs - t[ks - 1]) / h
-        lse_a, share_a = _segment_logsumexp(lss, to_right, xs, 1.0, h, starts)
-        lse_b, share_b = _segment_logsumexp(lss, to_left, xs, -1.0, h, starts)
-        new_l[ids] = lse_a
-        new_r[ids - 1] = lse_b
+    new_pl, new_ol = np.full(m, -1), np.full(m, -np.inf)
+    new_pr, new_or = np.full(m, -1), np.full(m, -np.inf)
+    to_l, to_r = ids < m, ids > 0
+    new_pl[ids[to_l]], new_ol[ids[to_l]] = anchor_l[to_l], off_l[to_l]
+    new_pr[ids[to_r] - 1], new_or[ids[to_r] - 1] = anchor_r[to_r], off_r[to_r]
 
-    # log of the left and right sums, and which fraction of each is new at its bin
-    lsum_l = _log_decay_scan(new_l, t, h)
-    lsum_r = _log_decay_scan(new_r[::-1], -t[::-1], h)[::-1]
+    # the left and right sums at every bin, and which fraction of each is new there
+    pl, ol = _anchored_scan(new_pl, new_ol, lss, xs, 1.0, h)
+    pr, orr = _anchored_scan(new_pr[::-1], new_or[::-1], lss, xs, -1.0, h)
+    pr, orr = pr[::-1], orr[::-1]
+    carried_l = _anchored_diff(
+        np.insert(pl[:-1], 0, -1), np.insert(ol[:-1], 0, -np.inf), new_pl, new_ol, lss, xs, 1.0, h
+    )
+    carried_r = _anchored_diff(
+        np.append(pr[1:], -1), np.append(orr[1:], -np.inf), new_pr, new_or, lss, xs, -1.0, h
+    )
+    kept_l, fresh_l = expit(carried_l), expit(-carried_l)
+    kept_r, fresh_r = expit(carried_r), expit(-carried_r)
+
+    # left against right at each bin: (ls_l - ls_r) - (d_l - d_r) / h + (o_l - o_r)
+    ok_l, ok_r = pl >= 0, pr >= 0
+    il, ir = np.where(ok_l, pl, 0), np.where(ok_r, pr, 0)
+    dl, el = _two_diff(t, xs[il])
+    dr, er = _two_diff(xs[ir], t)
     with np.errstate(over="ignore", invalid="ignore"):
-        step = np.diff(t) / h
-        carried_l = np.concatenate([[-np.inf], lsum_l[:-1] - step])
-        carried_r = np.concatenate([lsum_r[1:] - step, [-np.inf]])
-        kept_l = np.nan_to_num(expit(carried_l - new_l))
-        fresh_l = np.nan_to_num(expit(new_l - carried_l))
-        kept_r = np.nan_to_num(expit(carried_r - new_r))
-        fresh_r = np.nan_to_num(expit(new_r - carried_r))
-        share_l = np.nan_to_num(expit(lsum_l - lsum_r))  # fraction of q from the left
-        share_r = np.nan_to_num(expit(lsum_r - lsum_l))
-
-    log_model = np.logaddexp(lsum_l, lsum_r) + (shift - math.log(2.0) - math.log(h))
+        gap = (lss[il] - lss[ir]) - ((dl - dr) + (el - er)) / h + (ol - orr)
+        gap = np.where(ok_l & ok_r, gap, np.where(ok_l, np.inf, -np.inf))
+        from_left = expit(gap)  # fraction of q from the left
+        log_l = lss[il] - dl / h + ol
+        log_r = lss[ir] - dr / h + orr
+        log_big = np.where(gap > 0.0, log_l, log_r)
+        log_model = log_big + np.log1p(np.exp(-np.abs(gap)))
+    log_model += -math.log(2.0) - math.log(h)
     if eps == 0.0:
         if not np.isfinite(log_model).all():
             bad = int(np.flatnonzero(~np.isfinite(log_model))[0])
@@ -947,23 +932,18 @@ def _log_path(
         logq, pi = log_model, None
         weight = np.ones(m)
     else:
+        with np.errstate(invalid="ignore"):
+            log_model = np.where(np.isnan(log_model), -np.inf, log_model)
         logq, pi = _background(log_model, eps, log_u)
         weight = pi
 
     # sum_m pi_m r_j(t_m): along the left sums, H_m = w_m rho_m + kept_{m+1} H_{m+1}
-    h_l = _affine_scan(np.append(0.0, kept_l[:0:-1]), (weight * share_l)[::-1])[::-1]
-    h_r = _affine_scan(np.append(0.0, kept_r[:-1]), weight * share_r)
-    reach_l = fresh_l * h_l  # per unit of new mass at bin m, its mean responsibility
-    reach_r = fresh_r * h_r
-    rsum = np.zeros(n)
-    if inner.size:
-        rsum[order] = share_a * reach_l[ks] + share_b * reach_r[ks - 1]
-    if "left" in far:
-        mask, share, _ = far["left"]
-        rsum[mask] = np.exp(share) * reach_l[0]
-    if "right" in far:
-        mask, share, _ = far["right"]
-        rsum[mask] = np.exp(share) * reach_r[-1]
+    h_l = _affine_scan(np.append(0.0, kept_l[:0:-1]), (weight * from_left)[::-1])[::-1]
+    h_r = _affine_scan(np.append(0.0, kept_r[:-1]), weight * (1.0 - from_left))
+    reach_l = np.append(fresh_l * h_l, 0.0)  # per unit of new mass at bin kp (none at M)
+    reach_r = np.insert(fresh_r * h_r, 0, 0.0)  # at bin kp - 1 (none left of bin 0)
+    rsum = np.empty(n)
+    rsum[order] = share_l * reach_l[ks] + share_r * reach_r[ks]
     return _finish_checked(ls, logq, pi, rsum, m)
 
 
