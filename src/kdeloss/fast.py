@@ -976,12 +976,14 @@ def sorted_laplace(
             e^{-(t_m - t_{k+1})/h} + e^{-(x_j - t_k)/h} \sum_{m \le k} c_m
             e^{-(t_k - t_m)/h} \Big).
 
-    Points left of every bin are merged, exactly, into one point at the first bin (their
-    kernels are proportional on all bins), those at or right of the last into one at the
-    last bin.
+    Points left of every bin form one more interval, whose sum enters ``L_0`` (their kernels
+    are proportional on all bins, so merging them is exact), and points at or right of the
+    last bin one whose sum enters ``R_{M-1}``.
 
     Two paths compute this (``method="sorted"`` keeps its name; nothing is sorted). Neither
     falls back to ``"direct"``: there is no regime without an exact near-linear algorithm.
+    Steps: :func:`_log_weights`, :func:`_intervals` (which interval each point is in), then
+    :func:`_linear_path`, or :func:`_log_path` when the first declines.
 
     *Linear* (the usual case; ``O(N + M)`` time and memory): weights scaled so that the
     largest is 1, one ``np.bincount`` per side for the interval sums, the recursions with
@@ -1008,23 +1010,27 @@ def sorted_laplace(
     over centred positions, as before, by ``u W``.
 
     *Log space* (bins far from all the mass, bandwidths far below the bin spacing, huge
-    logit spreads; ``O(N log N + M log M)``): the interval sums as log-sum-exps, the two
-    sums over the bins by recursive doubling in log space (:func:`_log_decay_scan`, each
-    decay one difference of bin centres), and the gradient from fractions only: at each bin
-    the fraction of ``q`` from the left, the fraction of the left sum carried from the
-    previous bin, each point's share of its interval's mass, all in ``[0, 1]`` and each the
-    ``expit`` of one difference of logs; the backward sums run over those fractions
-    (:func:`_affine_scan`), so a bin ``10^300`` bandwidths from every point still gets its
-    responsibilities to rounding. Error: logs within ``(2 log2 M + 6) u`` relative (the loss
-    within that times ``max(1, mean |log q|)``), the gradient within
-    ``(4 log2 M + 10) u`` absolute (``< 1e-13`` for ``M <= 10^9``), except at a bin where
-    two contributions with large exponents ``E`` balance (their ratio within ``e^{+-40}``):
-    there rounding each exponent once moves the answer by about ``u E``, and this path errs
-    by up to ``(2 log2 M + 4)`` times that. (``direct`` computes exponents relative to the
-    nearest point and so gets some of these, e.g. two points on either side of a bin at
-    equal distance, exactly; both err when the balance is between contributions from
-    different intervals on one side. In the property test such draws are the only ones
-    above ``1e-12``: 1 of 300, at a third of the first-order sensitivity ``u E``.)
+    logit spreads; ``O(N log N + M log M)``): every sum is held as an anchor point ``p``
+    (its largest term) and an offset ``o``, ``log L_m = log S_p - (t_m - x_p)/h + o``. A sum
+    keeps its anchor and offset as it decays from bin to bin, so two sums on one side of a
+    bin compare by ``(log S_p - log S_p') + (x_p - x_p')/h + (o - o')``, a difference of
+    positions, and the two sides by ``(t_m - x_p) - (x_p' - t_m)`` with both distances'
+    rounding errors kept (:func:`_two_diff`): no large exponent is ever subtracted from
+    another. Each interval's sum gets its anchor and its members' shares from differences of
+    positions (:func:`_anchor`); the sums over the bins are prefix sums by recursive doubling
+    (:func:`_anchored_scan`). The gradient comes from fractions only: at each bin the
+    fraction of ``q`` from the left, the fraction of the left sum carried from the previous
+    bin, each point's share of its interval's sum, all in ``[0, 1]`` and each the ``expit``
+    of one such difference; the backward sums run over those fractions
+    (:func:`_affine_scan`), so a bin ``10^300`` bandwidths from every point, or balanced
+    between two points ``10^11`` bandwidths away, still gets its responsibilities to
+    rounding. Error: each compared exponent is off by ``u`` times the size of its own
+    difference (``(x_p - x_p')/h``, ``log S_p - log S_p'``), ``ceil(log2 M)`` doubling
+    steps add ``2 u`` each to the offsets, and the fractions and backward sums
+    ``(2 log2 M + 6) u``: the loss within ``(2 log2 M + 6) u`` relative to
+    ``max(1, mean |log q|)``, the gradient within ``(4 log2 M + 12) u`` absolute
+    (``1e-14`` for ``M = 10^6``), beyond what rounding of the inputs' own differences
+    already decides.
 
     Raises ``ValueError`` ("bandwidth: ...") if a bin is more than about ``1e308``
     bandwidths from every point and there is no background (``log q`` is not a float).
