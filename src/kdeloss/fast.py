@@ -718,52 +718,49 @@ def _anchor(
     return p, np.log(total), part / np.repeat(total, counts)
 
 
-def _anchored_diff(
-    pa: np.ndarray,
-    oa: np.ndarray,
-    pb: np.ndarray,
-    ob: np.ndarray,
-    ls: np.ndarray,
-    x: np.ndarray,
-    sign: float,
-    h: float,
-) -> np.ndarray:
-    """``log A - log B`` for two sums on the same side of a bin, given as (anchor, offset).
+Anchored = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""A sum as (``log S_p``, ``x_p``, offset) of its anchor ``p``; offset ``-inf``: no mass."""
+
+
+def _anchored_diff(a: Anchored, b: Anchored, sign: float, h: float) -> np.ndarray:
+    """``log A - log B`` for two sums on the same side of a bin, given as anchored sums.
 
     Both decay alike towards the bin, so the difference is the same at every bin:
-    ``(ls_a - ls_b) + sign (x_a - x_b) / h + (o_a - o_b)``. ``inf`` if only ``A`` has
-    mass (anchor ``>= 0``), ``-inf`` if only ``B`` or neither.
+    ``(ls_a - ls_b) + sign (x_a - x_b) / h + (o_a - o_b)`` (``sign = 1`` for sums from the
+    left). ``inf`` if only ``A`` has mass, ``-inf`` if only ``B`` or neither.
     """
-    ok_a, ok_b = pa >= 0, pb >= 0
-    ia, ib = np.where(ok_a, pa, 0), np.where(ok_b, pb, 0)
+    (ls_a, x_a, o_a), (ls_b, x_b, o_b) = a, b
     with np.errstate(over="ignore", invalid="ignore"):
-        d = (ls[ia] - ls[ib]) + sign * (x[ia] - x[ib]) / h + (oa - ob)
+        d = (ls_a - ls_b) + sign * (x_a - x_b) / h + (o_a - o_b)
+    some_a, some_b = o_a > -np.inf, o_b > -np.inf
     d = np.where(np.isnan(d), 0.0, d)
-    return np.where(ok_a & ok_b, d, np.where(ok_a, np.inf, -np.inf))
+    return np.where(some_a & some_b, d, np.where(some_a, np.inf, -np.inf))
 
 
-def _anchored_scan(
-    pa: np.ndarray, oa: np.ndarray, ls: np.ndarray, x: np.ndarray, sign: float, h: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Prefix log-sums over the bins of sums given as (anchor, offset), by recursive doubling.
+def _anchored_scan(new: Anchored, sign: float, h: float) -> Anchored:
+    """Prefix log-sums over the bins of anchored sums, by recursive doubling.
 
     Entry ``i`` becomes the sum of entries ``0..i``, all seen from bin ``i``: a sum's
     anchor and offset do not change as it decays from bin to bin (its anchor decays alike),
     so combining two is one :func:`_anchored_diff` and a ``log1p``, and no distance enters.
     """
-    p, o = pa.copy(), oa.copy()
+    ls, x, o = (v.copy() for v in new)
     s = 1
-    while s < p.size:
-        d = _anchored_diff(p[:-s], o[:-s], p[s:], o[s:], ls, x, sign, h)
-        earlier = d > 0.0
+    while s < o.size:
+        early = (ls[:-s], x[:-s], o[:-s])
+        late = (ls[s:], x[s:], o[s:])
+        d = _anchored_diff(early, late, sign, h)
+        use = d > 0.0
         with np.errstate(invalid="ignore"):
             grow = np.log1p(np.exp(-np.abs(d)))
-        p[s:], o[s:] = (
-            np.where(earlier, p[:-s], p[s:]),
-            np.where(earlier, o[:-s], o[s:]) + np.where(np.isnan(grow), 0.0, grow),
+        grow = np.where(np.isnan(grow), 0.0, grow)
+        ls[s:], x[s:], o[s:] = (
+            np.where(use, early[0], late[0]),
+            np.where(use, early[1], late[1]),
+            np.where(use, early[2], late[2]) + grow,
         )
         s *= 2
-    return p, o
+    return ls, x, o
 
 
 def _finish_checked(
@@ -888,37 +885,46 @@ def _log_path(
         anchor_r, off_r, share_r = _anchor(lss, (xs - t_left) / h, xs, -1.0, h, starts)
 
     # the new mass entering each bin's left sum (from interval kp - 1) and right sum
-    new_pl, new_ol = np.full(m, -1), np.full(m, -np.inf)
-    new_pr, new_or = np.full(m, -1), np.full(m, -np.inf)
     to_l, to_r = ids < m, ids > 0
-    new_pl[ids[to_l]], new_ol[ids[to_l]] = anchor_l[to_l], off_l[to_l]
-    new_pr[ids[to_r] - 1], new_or[ids[to_r] - 1] = anchor_r[to_r], off_r[to_r]
+    new_l = (np.zeros(m), np.zeros(m), np.full(m, -np.inf))
+    new_r = (np.zeros(m), np.zeros(m), np.full(m, -np.inf))
+    for new, at, anchor, off in (
+        (new_l, ids[to_l], anchor_l[to_l], off_l[to_l]),
+        (new_r, ids[to_r] - 1, anchor_r[to_r], off_r[to_r]),
+    ):
+        new[0][at], new[1][at], new[2][at] = lss[anchor], xs[anchor], off
 
     # the left and right sums at every bin, and which fraction of each is new there
-    pl, ol = _anchored_scan(new_pl, new_ol, lss, xs, 1.0, h)
-    pr, orr = _anchored_scan(new_pr[::-1], new_or[::-1], lss, xs, -1.0, h)
-    pr, orr = pr[::-1], orr[::-1]
+    left = _anchored_scan(new_l, 1.0, h)
+    right = tuple(v[::-1] for v in _anchored_scan(tuple(v[::-1] for v in new_r), -1.0, h))
+    none = (np.zeros(1), np.zeros(1), np.full(1, -np.inf))
     carried_l = _anchored_diff(
-        np.insert(pl[:-1], 0, -1), np.insert(ol[:-1], 0, -np.inf), new_pl, new_ol, lss, xs, 1.0, h
+        tuple(np.concatenate([e, v[:-1]]) for e, v in zip(none, left, strict=True)),
+        new_l,
+        1.0,
+        h,
     )
     carried_r = _anchored_diff(
-        np.append(pr[1:], -1), np.append(orr[1:], -np.inf), new_pr, new_or, lss, xs, -1.0, h
+        tuple(np.concatenate([v[1:], e]) for e, v in zip(none, right, strict=True)),
+        new_r,
+        -1.0,
+        h,
     )
     kept_l, fresh_l = expit(carried_l), expit(-carried_l)
     kept_r, fresh_r = expit(carried_r), expit(-carried_r)
 
     # left against right at each bin: (ls_l - ls_r) - (d_l - d_r) / h + (o_l - o_r)
-    ok_l, ok_r = pl >= 0, pr >= 0
-    il, ir = np.where(ok_l, pl, 0), np.where(ok_r, pr, 0)
-    dl, el = _two_diff(t, xs[il])
-    dr, er = _two_diff(xs[ir], t)
+    (ls_l, x_l, ol), (ls_r, x_r, orr) = left, right
+    some_l, some_r = ol > -np.inf, orr > -np.inf
+    dl, el = _two_diff(t, np.where(some_l, x_l, t))
+    dr, er = _two_diff(np.where(some_r, x_r, t), t)
     with np.errstate(over="ignore", invalid="ignore"):
-        gap = (lss[il] - lss[ir]) - ((dl - dr) + (el - er)) / h + (ol - orr)
-        gap = np.where(ok_l & ok_r, gap, np.where(ok_l, np.inf, -np.inf))
+        gap = (ls_l - ls_r) - ((dl - dr) + (el - er)) / h + (ol - orr)
+        gap = np.where(
+            some_l & some_r, np.where(np.isnan(gap), 0.0, gap), np.where(some_l, np.inf, -np.inf)
+        )
         from_left = expit(gap)  # fraction of q from the left
-        log_l = lss[il] - dl / h + ol
-        log_r = lss[ir] - dr / h + orr
-        log_big = np.where(gap > 0.0, log_l, log_r)
+        log_big = np.where(gap > 0.0, ls_l - dl / h + ol, ls_r - dr / h + orr)
         log_model = log_big + np.log1p(np.exp(-np.abs(gap)))
     log_model += -math.log(2.0) - math.log(h)
     if eps == 0.0:
