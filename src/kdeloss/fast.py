@@ -547,7 +547,8 @@ _LINEAR_FLOOR = 1e-250
 _MAX_SKEW = 1.0
 # ... and skips the correction when |skew| is below this (it then changes q by < 2e-14).
 _NEGLIGIBLE_SKEW = 1e-14
-# Ratios of log values above this are treated as too large for a float mean.
+# A loss larger than this in size is recomputed as sum(log q / M): the plain mean of logs
+# near 1e308 can overflow.
 _HUGE_LOG = 1e300
 
 
@@ -635,7 +636,7 @@ def _decay_scan(v: np.ndarray, log_a: float) -> np.ndarray:
         blocks = np.zeros((rows, nb, b))
         blocks.reshape(rows, nb * b)[:, :n] = v
     lag = np.arange(b)
-    with np.errstate(invalid="ignore"):  # log_a = -inf: a^0 is set to 1 below
+    with np.errstate(over="ignore", invalid="ignore"):  # log_a = -inf: a^0 set to 1 below
         powers = np.exp(np.maximum(lag[:, None] - lag[None, :], 0) * log_a)
     powers = np.where(lag[:, None] > lag[None, :], powers, np.eye(b))  # a^{i-l}, l <= i
     if nb > 1:
@@ -767,7 +768,8 @@ def _finish_checked(
     ls: np.ndarray, logq: np.ndarray, pi: np.ndarray | None, rsum: np.ndarray, m: int
 ) -> tuple[float, np.ndarray]:
     """:func:`_finish`, with the mean of ``log q`` taken safely when the logs are huge."""
-    loss, grad = _finish(ls, logq, pi, rsum, m)
+    with np.errstate(over="ignore"):
+        loss, grad = _finish(ls, logq, pi, rsum, m)
     if not math.isfinite(loss) or abs(loss) > _HUGE_LOG:
         loss = float(-(logq / m).sum())
     if not math.isfinite(loss):
