@@ -228,10 +228,10 @@ def test_fft_is_the_exact_method_for_laplace():
 # --- property test ------------------------------------------------------------------------
 
 
-def log_uniform(draw, lo: int, hi: float) -> float:
-    """``10^e`` with ``e`` spread over ``[lo, hi]`` (an integer part and a fraction)."""
+def log_uniform(draw, lo: int, hi: float, scale: float = 1.0) -> float:
+    """``scale 10^e`` with ``e`` spread over ``[lo, hi]`` (an integer part and a fraction)."""
     e = draw(st.integers(lo, max(lo, math.floor(hi)))) + draw(st.floats(0.0, 1.0))
-    return 10.0 ** min(e, hi)
+    return 10.0 ** (min(e, hi) + math.log10(scale))
 
 
 @st.composite
@@ -240,10 +240,10 @@ def adversarial(draw) -> tuple[np.ndarray, np.ndarray, float, float, int, float,
     m = draw(st.integers(1, 32))
     h = log_uniform(draw, -300, 300.0)
     room = 305.0 - math.log10(h)  # keep every position below 1e305
-    width = h * log_uniform(draw, -2, min(draw(st.sampled_from([3.0, 12.0, 320.0])), room))
+    width = log_uniform(draw, -2, min(draw(st.sampled_from([3.0, 12.0, 320.0])), room), h)
     centre = 0.0
     if draw(st.booleans()):
-        centre = draw(st.sampled_from([-1.0, 1.0])) * h * log_uniform(draw, 0, min(15.0, room))
+        centre = draw(st.sampled_from([-1.0, 1.0])) * log_uniform(draw, 0, min(15.0, room), h)
     a, b = centre - 0.5 * width, centre + 0.5 * width
     if not (a < b and math.isfinite(b - a)):
         a, b = -0.5 * width, 0.5 * width
@@ -262,7 +262,7 @@ def adversarial(draw) -> tuple[np.ndarray, np.ndarray, float, float, int, float,
         elif kind == "end":
             x[j] = draw(st.sampled_from([a, b]))
         else:
-            away = h * log_uniform(draw, -1, min(15.0 if kind == "far" else 1.7, room))
+            away = log_uniform(draw, -1, min(15.0 if kind == "far" else 1.7, room), h)
             x[j] = a - away if draw(st.booleans()) else b + away
     logit_kind = draw(st.sampled_from(["normal", "huge", "tiny", "equal"]))
     if logit_kind == "huge":
