@@ -239,7 +239,8 @@ def adversarial(draw) -> tuple[np.ndarray, np.ndarray, float, float, int, float,
     n = draw(st.integers(1, 8))
     m = draw(st.integers(1, 32))
     h = log_uniform(draw, -300, 300.0)
-    room = 305.0 - math.log10(h)  # keep every position below 1e305
+    # positions below 1e305, distances below 1e300 bandwidths (log q stays a float)
+    room = min(300.0, 305.0 - math.log10(h))
     width = log_uniform(draw, -2, min(draw(st.sampled_from([3.0, 12.0, 320.0])), room), h)
     centre = 0.0
     if draw(st.booleans()):
