@@ -688,27 +688,28 @@ def _segments(keys: np.ndarray) -> np.ndarray:
 
 
 def _anchor(
-    ls: np.ndarray, dist: np.ndarray, x: np.ndarray, sign: float, h: float, starts: np.ndarray
+    lw: np.ndarray, dist: np.ndarray, x: np.ndarray, sign: float, h: float, starts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each segment's sum of ``e^{ls - dist}`` as (anchor, offset), and each entry's share.
+    """Each segment's sum of ``e^{lw - dist}`` as (anchor, offset), and each entry's share.
 
-    ``dist_j = sign (t - x_j) / h`` is the distance of point ``j`` to the bin ``t`` its
-    segment feeds. The sum is ``e^{ls_p - dist_p + offset}`` with ``p`` its largest term
-    (the anchor); the terms relative to it, ``(ls_j - ls_p) + sign (x_j - x_p) / h``, come
-    from differences of positions, never from the rounded large ``dist``.
+    ``lw`` are log weights up to a common constant (the logits), ``dist_j = sign (t - x_j)/h``
+    the distance of point ``j`` to the bin ``t`` its segment feeds. The sum is
+    ``e^{lw_p - dist_p + offset}`` with ``p`` its largest term (the anchor); the terms
+    relative to it, ``(lw_j - lw_p) + sign (x_j - x_p) / h``, come from differences of
+    logits and of positions, never from the rounded large ``dist``.
     """
-    counts = np.diff(np.append(starts, ls.size))
-    index = np.arange(ls.size)
+    counts = np.diff(np.append(starts, lw.size))
+    index = np.arange(lw.size)
 
     def top_of(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         top = np.maximum.reduceat(v, starts)
-        first = np.where(v == np.repeat(top, counts), index, ls.size)
+        first = np.where(v == np.repeat(top, counts), index, lw.size)
         return top, np.minimum.reduceat(first, starts)
 
     with np.errstate(over="ignore", invalid="ignore"):
-        _, p = top_of(ls - dist)  # the largest term, up to rounding of dist
+        _, p = top_of(lw - dist)  # the largest term, up to rounding of dist
         pr = np.repeat(p, counts)
-        rel = (ls - ls[pr]) + sign * (x - x[pr]) / h
+        rel = (lw - lw[pr]) + sign * (x - x[pr]) / h
         rel = np.where(np.isnan(rel), -np.inf, rel)
         top, p = top_of(rel)  # the largest term, exactly
         top = np.repeat(top, counts)
@@ -720,15 +721,16 @@ def _anchor(
 
 
 Anchored = tuple[np.ndarray, np.ndarray, np.ndarray]
-"""A sum as (``log S_p``, ``x_p``, offset) of its anchor ``p``; offset ``-inf``: no mass."""
+"""A sum as (``z_p``, ``x_p``, offset) of its anchor ``p``; offset ``-inf``: no mass."""
 
 
 def _anchored_diff(a: Anchored, b: Anchored, sign: float, h: float) -> np.ndarray:
     """``log A - log B`` for two sums on the same side of a bin, given as anchored sums.
 
     Both decay alike towards the bin, so the difference is the same at every bin:
-    ``(ls_a - ls_b) + sign (x_a - x_b) / h + (o_a - o_b)`` (``sign = 1`` for sums from the
-    left). ``inf`` if only ``A`` has mass, ``-inf`` if only ``B`` or neither.
+    ``(z_a - z_b) + sign (x_a - x_b) / h + (o_a - o_b)`` (``sign = 1`` for sums from the
+    left; ``z`` the logits, whose difference is that of the log weights, without the
+    rounding of ``log S``). ``inf`` if only ``A`` has mass, ``-inf`` if only ``B`` or neither.
     """
     (ls_a, x_a, o_a), (ls_b, x_b, o_b) = a, b
     with np.errstate(over="ignore", invalid="ignore"):
@@ -860,6 +862,7 @@ def _linear_path(
 
 
 def _log_path(
+    z: np.ndarray,
     ls: np.ndarray,
     x: np.ndarray,
     t: np.ndarray,
@@ -871,13 +874,14 @@ def _log_path(
     """Loss and gradient in log space, with the gradient from fractions (any regime).
 
     Every sum is held as (anchor point, offset): ``log`` of the sum at bin ``m`` is
-    ``ls_p - |t_m - x_p| / h + offset``. Comparisons of two sums use differences of
-    positions (and, across a bin, the two distances with their rounding errors), so no
-    large exponent is ever subtracted from another.
+    ``log S_p - |t_m - x_p| / h + offset``. Comparisons of two sums use differences of
+    logits and of positions (and, across a bin, the two distances with their rounding
+    errors), so no large exponent is ever subtracted from another; ``log S_p = z_p - c``
+    enters only the loss.
     """
     m, n = t.size, x.size
     order = np.argsort(kp, kind="stable")
-    ks, xs, lss = kp[order], x[order], ls[order]
+    ks, xs, lss = kp[order], x[order], z[order]  # logits: their differences are exact
     starts = _segments(ks)
     ids = ks[starts]
     t_right = np.append(t, np.inf)[ks]  # the bin each point feeds on its right ...
@@ -915,6 +919,8 @@ def _log_path(
     kept_l, fresh_l = expit(carried_l), expit(-carried_l)
     kept_r, fresh_r = expit(carried_r), expit(-carried_r)
 
+    top = float(z.max())
+    log_total = top + math.log(float(np.exp(z - top).sum()))  # log S = z - log_total
     # left against right at each bin: (ls_l - ls_r) - (d_l - d_r) / h + (o_l - o_r)
     (ls_l, x_l, ol), (ls_r, x_r, orr) = left, right
     some_l, some_r = ol > -np.inf, orr > -np.inf
@@ -926,7 +932,9 @@ def _log_path(
             some_l & some_r, np.where(np.isnan(gap), 0.0, gap), np.where(some_l, np.inf, -np.inf)
         )
         from_left = expit(gap)  # fraction of q from the left
-        log_big = np.where(gap > 0.0, ls_l - dl / h + ol, ls_r - dr / h + orr)
+        log_big = np.where(
+            gap > 0.0, (ls_l - log_total) - dl / h + ol, (ls_r - log_total) - dr / h + orr
+        )
         log_model = log_big + np.log1p(np.exp(-np.abs(gap)))
     log_model += -math.log(2.0) - math.log(h)
     if eps == 0.0:
@@ -1083,7 +1091,7 @@ def sorted_laplace(
     got = _linear_path(ls, x, t, h, kp, ends, eps, log_u)
     if got is not None:
         return got
-    return _log_path(ls, x, t, h, kp, eps, log_u)
+    return _log_path(z, ls, x, t, h, kp, eps, log_u)
 
 
 # --------------------------------------------------------------------------------------------
