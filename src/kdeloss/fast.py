@@ -1025,28 +1025,27 @@ def sorted_laplace(
     benchmark's ``a = e^{-2 10^-5}``, ``1.4e-12`` at ``e^{-2 10^-6}``), and prefix sums
     over centred positions, as before, by ``u W``.
 
-    *Log space* (bins far from all the mass, bandwidths far below the bin spacing, huge
-    logit spreads; ``O(N log N + M log M)``): every sum is held as an anchor point ``p``
-    (its largest term) and an offset ``o``, ``log L_m = log S_p - (t_m - x_p)/h + o``. A sum
-    keeps its anchor and offset as it decays from bin to bin, so two sums on one side of a
-    bin compare by ``(log S_p - log S_p') + (x_p - x_p')/h + (o - o')``, a difference of
-    positions, and the two sides by ``(t_m - x_p) - (x_p' - t_m)`` with both distances'
-    rounding errors kept (:func:`_two_diff`): no large exponent is ever subtracted from
-    another. Each interval's sum gets its anchor and its members' shares from differences of
-    positions (:func:`_anchor`); the sums over the bins are prefix sums by recursive doubling
-    (:func:`_anchored_scan`). The gradient comes from fractions only: at each bin the
-    fraction of ``q`` from the left, the fraction of the left sum carried from the previous
-    bin, each point's share of its interval's sum, all in ``[0, 1]`` and each the ``expit``
-    of one such difference; the backward sums run over those fractions
+    *Log space* (bins far from all the mass, bandwidths far below the bin spacing, huge logit
+    spreads; ``O(N log N + M log M)``): every sum is held as an anchor point ``p`` (its largest
+    term) and an offset ``o``, ``log L_m = log S_p - (t_m - x_p)/h + o``. A sum keeps its
+    anchor and offset as it decays from bin to bin, so two sums on one side of a bin compare by
+    ``(z_p - z_p') + (x_p - x_p')/h + (o - o')``, differences of logits and of positions, and
+    the two sides by ``(t_m - x_p) - (x_p' - t_m)`` with both distances' rounding errors kept
+    (:func:`_two_diff`): no large exponent is ever subtracted from another (``log S_p`` itself
+    enters only the loss). Each interval's sum gets its anchor and its members' shares from
+    differences of logits and positions (:func:`_anchor`); the sums over the bins are prefix
+    sums by recursive doubling (:func:`_anchored_scan`). The gradient comes from fractions
+    only: at each bin the fraction of ``q`` from the left, the fraction of the left sum carried
+    from the previous bin, each point's share of its interval's sum, all in ``[0, 1]`` and each
+    the ``expit`` of one such difference; the backward sums run over those fractions
     (:func:`_affine_scan`), so a bin ``10^300`` bandwidths from every point, or balanced
-    between two points ``10^11`` bandwidths away, still gets its responsibilities to
-    rounding. Error: each compared exponent is off by ``u`` times the size of its own
-    difference (``(x_p - x_p')/h``, ``log S_p - log S_p'``), ``ceil(log2 M)`` doubling
-    steps add ``2 u`` each to the offsets, and the fractions and backward sums
-    ``(2 log2 M + 6) u``: the loss within ``(2 log2 M + 6) u`` relative to
-    ``max(1, mean |log q|)``, the gradient within ``(4 log2 M + 12) u`` absolute
-    (``1e-14`` for ``M = 10^6``), beyond what rounding of the inputs' own differences
-    already decides.
+    between two points ``10^11`` bandwidths away, still gets its responsibilities to rounding.
+    Error: each compared exponent is off by ``u`` times the size of its own difference (``(x_p
+    - x_p')/h``, ``z_p - z_p'``), ``ceil(log2 M)`` doubling steps add ``2 u`` each to the
+    offsets, and the fractions and backward sums ``(2 log2 M + 6) u``: the loss within ``(2
+    log2 M + 6) u`` relative to ``max(1, mean |log q|)``, the gradient within ``(4 log2 M + 12)
+    u`` absolute (``1e-14`` for ``M = 10^6``), beyond what rounding of the inputs' own
+    differences already decides.
 
     Raises ``ValueError`` ("bandwidth: ...") if a bin is more than about ``1e308``
     bandwidths from every point and there is no background (``log q`` is not a float).
