@@ -920,7 +920,7 @@ def _log_path(
     kept_r, fresh_r = expit(carried_r), expit(-carried_r)
 
     top = float(z.max())
-    log_total = top + math.log(float(np.exp(z - top).sum()))  # log S = z - log_total
+    log_sum = math.log(float(np.exp(z - top).sum()))  # log S = (z - top) - log_sum
     # left against right at each bin: (ls_l - ls_r) - (d_l - d_r) / h + (o_l - o_r)
     (ls_l, x_l, ol), (ls_r, x_r, orr) = left, right
     some_l, some_r = ol > -np.inf, orr > -np.inf
@@ -933,7 +933,9 @@ def _log_path(
         )
         from_left = expit(gap)  # fraction of q from the left
         log_big = np.where(
-            gap > 0.0, (ls_l - log_total) - dl / h + ol, (ls_r - log_total) - dr / h + orr
+            gap > 0.0,
+            ((ls_l - top) - log_sum) - dl / h + ol,
+            ((ls_r - top) - log_sum) - dr / h + orr,
         )
         log_model = log_big + np.log1p(np.exp(-np.abs(gap)))
     log_model += -math.log(2.0) - math.log(h)
