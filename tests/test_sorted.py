@@ -23,12 +23,20 @@ EXACT = 1e-12
 def reference(
     z: np.ndarray, x: np.ndarray, a: float, b: float, m: int, h: float, eps: float = 0.0
 ) -> tuple[float, np.ndarray, float]:
-    """Loss, gradient and ``max(1, mean |log q|)`` at 60 digits (distances exact)."""
+    """Loss, gradient and ``max(1, mean |log q|)``, exact to 60 digits.
+
+    Exponents as large as ``E`` need ``log10 E`` more digits to be exact to 60 (a logit of
+    ``1e62`` next to one of ``-1``, a distance of ``1e300`` bandwidths), so the working
+    precision grows with them.
+    """
     t = bin_centers(a, b, m)
-    with mp.workdps(60):
+    with np.errstate(over="ignore"):
+        spread = np.abs(np.subtract.outer(t, x)).max() / h
+    big = min(max(float(np.abs(z).max()), float(spread), 1.0), 1e308)
+    with mp.workdps(60 + math.ceil(math.log10(big))):
         zz = [mp.mpf(float(v)) for v in z]
         top = max(zz)
-        ez = [mp.exp(v - top) for v in zz]
+        ez = [mp.exp(mp.fsub(v, top, exact=True)) for v in zz]
         total = mp.fsum(ez)
         s = [e / total for e in ez]
         hh = mp.mpf(float(h))
