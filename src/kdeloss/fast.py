@@ -547,6 +547,9 @@ _LINEAR_FLOOR = 1e-250
 _MAX_SKEW = 1.0
 # ... and skips the correction when |skew| is below this (it then changes q by < 2e-14).
 _NEGLIGIBLE_SKEW = 1e-14
+# _anchor re-anchors a segment on its largest term at most this many times (each pass
+# measures the terms from a nearer anchor, so their rounding shrinks).
+_ANCHOR_PASSES = 4
 # A loss larger than this in size is recomputed as sum(log q / M): the plain mean of logs
 # near 1e308 can overflow.
 _HUGE_LOG = 1e300
@@ -706,15 +709,23 @@ def _anchor(
         first = np.where(v == np.repeat(top, counts), index, lw.size)
         return top, np.minimum.reduceat(first, starts)
 
-    with np.errstate(over="ignore", invalid="ignore"):
-        _, p = top_of(lw - dist)  # the largest term, up to rounding of dist
+    def relative_to(p: np.ndarray) -> np.ndarray:
         pr = np.repeat(p, counts)
-        rel = (lw - lw[pr]) + sign * (x - x[pr]) / h
+        with np.errstate(over="ignore", invalid="ignore"):
+            rel = (lw - lw[pr]) + sign * (x - x[pr]) / h
         rel = np.where(np.isnan(rel), -np.inf, rel)
-        top, p = top_of(rel)  # the largest term, exactly
-        top = np.repeat(top, counts)
-        rel = np.where(rel == top, 0.0, rel - top)
-    part = np.exp(rel)
+        return np.where(index == pr, 0.0, rel)
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        _, p = top_of(lw - dist)  # the largest term, up to rounding of the large dist
+    rel = relative_to(p)
+    for _ in range(_ANCHOR_PASSES):  # terms relative to a far anchor round: re-anchor
+        top, best = top_of(rel)
+        if not (top > 0.0).any():
+            break
+        p = np.where(top > 0.0, best, p)
+        rel = relative_to(p)
+    part = np.exp(np.minimum(rel, 0.0))
     total = np.add.reduceat(part, starts)
     total = np.where(total > 0.0, total, 1.0)
     return p, np.log(total), part / np.repeat(total, counts)
