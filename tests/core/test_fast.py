@@ -245,17 +245,17 @@ def test_sorted_handles_one_point_and_one_bin():
         for bins in (1, 2):
             ref = loss_and_grad([0.3], x, 0.0, 1.0, bins=bins, method="direct")
             got = loss_and_grad([0.3], x, 0.0, 1.0, bins=bins, method="sorted")
-            assert got[0] == pytest.approx(ref[0], rel=1e-15) and np.all(got[1] == 0.0)
+            assert got[0] == pytest.approx(ref[0], rel=1e-15) and abs(got[1][0]) <= 1e-15
 
 
-def test_sorted_error_grows_only_slowly_with_the_width_of_the_target(rng):
-    """Documented: about 1e-16 (W + 40), W the half-width of the target in bandwidths."""
+def test_sorted_error_does_not_grow_with_the_width_of_the_target(rng):
+    """No exponent of the target's width in bandwidths, W, enters (it used to: 1e-16 W)."""
     for width, h in [(100.0, 0.01), (1e4, 0.001)]:  # W = 5e3 and 5e6
         z, x = rng.normal(size=200), rng.uniform(0.0, width, size=200)
         t = bin_centers(0.0, width, 150)
         ref = _dense_loss_and_grad(z, x, t, get_kernel("laplace", h), 0.0, 0.0)
         err = max(rel_err(fast.sorted_laplace(z, x, t, h), ref))
-        assert err < 1e-15 * (width / (2 * h) + 40)
+        assert err < 1e-13
 
 
 # --- fft ----------------------------------------------------------------------------------
@@ -276,8 +276,9 @@ def test_fft_default_grid_meets_1e_6_on_the_benchmark_cases(kernel, n):
     assert max(err) < 1e-6
 
 
-def test_fft_error_is_second_order_in_the_grid_step():
-    z, x, t, kern = bench_case(1000, "gaussian")
+@pytest.mark.parametrize("kernel", ["gaussian"])  # Laplace "fft" is exact: test_sorted.py
+def test_fft_error_is_second_order_in_the_grid_step(kernel):
+    z, x, t, kern = bench_case(1000, kernel)
     ref = fast.direct(z, x, t, kern)
     steps = [1 / 32, 1 / 64, 1 / 128, 1 / 256, 1 / 512]
     # tol=inf: the grid's own result, never refined nor replaced by the exact one

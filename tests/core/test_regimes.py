@@ -25,7 +25,7 @@ The worst errors per method and kernel are collected in :data:`WORST`; with
 ``KDELOSS_REGIMES_REPORT=1`` they are written to ``_build/test_regimes.json`` (with the
 inputs of the worst draws) and printed at the end of the module, for the closing note:
 
-    KDELOSS_REGIMES_REPORT=1 PYTHONPATH=src .venv/bin/python -m pytest -q -s tests/core/test_regimes.py
+    KDELOSS_REGIMES_REPORT=1 .venv/bin/python -m pytest -q -s tests/core/test_regimes.py
 
 Draws are shared between the methods of one kernel (hypothesis derandomizes by test), so the
 reference is computed once per draw and cached. On failure hypothesis shrinks, which takes
