@@ -73,6 +73,7 @@ from .kernels import (
     weighted_log_rows,
 )
 from .logspace import (
+    LOG_WEIGHT_FLOOR,
     log_softmax,
     logaddexp,
     mean_of_logs,
@@ -131,6 +132,8 @@ _GUARD = 512.0
 # Block centres beyond this many lattice steps (of 8 bandwidths) from 0 are not formed:
 # such blocks go to the exact path.
 _LATTICE_MAX = 2.0**52
+# Centred positions (in bandwidths) beyond this are not used by the fast row blocks.
+_W_MAX = 1e150
 # Terms more than this far (in log) below a row's largest cannot reach the result.
 _RELEVANT = 40.0
 # float64 unit roundoff and smallest normal number.
@@ -392,6 +395,19 @@ def _uncovered(what: str, m: int, tm: float, kern: Kernel | None = None) -> Valu
     return uncovered_bin_error(what, m, tm)
 
 
+def _near_the_float_limit(x: np.ndarray, t: np.ndarray, h: float) -> bool:
+    """Whether positions, bins or the bandwidth reach ``2^1000`` (about ``1e301``), where the
+    sums and thresholds of ``"sorted"`` and ``"fft"`` could overflow. The exact ``"direct"``
+    method scales positions by powers of two there, and answers instead.
+    """
+    big = max(float(np.abs(x).max()), float(np.abs(t).max()), float(h))
+    return not big < _FLOAT_LIMIT
+
+
+# The fast methods hand inputs this large to "direct" (a power of two).
+_FLOAT_LIMIT = 2.0**1000
+
+
 # --------------------------------------------------------------------------------------------
 # direct
 
@@ -430,9 +446,9 @@ class _FastRows:
         else:
             self.ok = isinstance(kern, Laplace | Gaussian)
             if isinstance(kern, Laplace):
-                self.const = -math.log(2.0 * kern.bandwidth)
+                self.const = -(math.log(2.0) + math.log(kern.bandwidth))
             elif self.ok:
-                self.const = -math.log(kern.bandwidth * math.sqrt(2.0 * math.pi))
+                self.const = -(math.log(kern.bandwidth) + 0.5 * math.log(2.0 * math.pi))
 
     def _centre(self, tc: np.ndarray) -> float | None:
         h = self.kern.bandwidth
@@ -445,7 +461,9 @@ class _FastRows:
             self.c = key * 8.0 * h
             with np.errstate(over="ignore"):
                 self.w = (self.x - self.c) / h
-                if isinstance(self.kern, Gaussian):
+                # beyond this the products below could overflow: leave it to log_rows
+                self.w_ok = bool(np.abs(self.w).max() < _W_MAX)
+                if isinstance(self.kern, Gaussian) and self.w_ok:
                     self.cw = self.lsn - 0.5 * self.w * self.w
         return self.c
 
@@ -460,7 +478,7 @@ class _FastRows:
             np.dot(left, self.right, out=out)
         else:
             c = self._centre(tc)
-            if c is None:
+            if c is None or not self.w_ok:
                 return None
             with np.errstate(over="ignore"):
                 s = (tc - c) / kern.bandwidth
@@ -1206,6 +1224,8 @@ def sorted_laplace(
     >>> bool(abs(L - L2) <= 1e-13 * abs(L2) and np.abs(g - g2).max() <= 1e-13)
     True
     """
+    if _near_the_float_limit(x, t, h):
+        return direct(z, x, t, Laplace(h), eps, log_u)
     ls = _log_weights(z)
     kp, ends = _intervals(x, t)
     got = _linear_path(ls, x, t, h, kp, ends, eps, log_u)
@@ -1437,10 +1457,12 @@ def fft(
     >>> bool(abs(L - L2) < 1e-6 and np.abs(g - g2).max() < 1e-6)
     True
     """
+    if _near_the_float_limit(x, t, kern.bandwidth):
+        return direct(z, x, t, kern, eps, log_u)
     if isinstance(kern, Laplace):
         return sorted_laplace(z, x, t, kern.bandwidth, eps, log_u)
     if isinstance(kern, Box):
-        return _box_sorted(log_softmax(z), x, t, kern.bandwidth, eps, log_u)
+        return _box_sorted(z, x, t, kern.bandwidth, eps, log_u)
     h = _length_scale(kern)
     weights = _Softmax(z)
     for _ in range(2):
@@ -1729,7 +1751,7 @@ def _range_logsumexp(
 
 
 def _box_sorted(
-    ls: np.ndarray, x: np.ndarray, t: np.ndarray, h: float, eps: float, log_u: float
+    z: np.ndarray, x: np.ndarray, t: np.ndarray, h: float, eps: float, log_u: float
 ) -> tuple[float, np.ndarray]:
     r"""Loss and exact gradient for the box kernel in ``O((N + M) log (N + M))``.
 
@@ -1740,18 +1762,28 @@ def _box_sorted(
     are found by binary search against the exact thresholds ``t_m +- h/2`` (rounded the safe
     way, so ``|t - x| <= h/2`` is decided exactly, as the reference does), and the sums over
     runs come from a segment tree in log space (:func:`_range_logsumexp`): no subtraction,
-    about ``1e-15 log N`` relative.
+    about ``1e-15 log N`` relative. The runs are summed in the logits themselves (not
+    ``log S``), so a responsibility ``e^{z_j - log W}`` keeps the exact difference of two
+    logits even when a far larger logit elsewhere sets the normalisation.
     """
     m = t.size
     c = 0.5 * h
+    ls = log_softmax(z)
+    zmax = float(z.max())
+    with np.errstate(over="ignore"):
+        # log sum_j e^{z_j} = zmax + norm_rest, the two kept apart (zmax may be 1e300)
+        norm_rest = math.log(float(np.exp(np.maximum(z - zmax, LOG_WEIGHT_FLOOR)).sum()))
     order = np.argsort(x, kind="stable")
-    xs, lw = x[order], ls[order]
+    xs, lw = x[order], z[order]
     lo = np.searchsorted(xs, _first_at_least(t, c), side="left")
     hi = np.searchsorted(xs, _last_at_most(t, c), side="right")
     # log W_m = peak_m + rest_m, the peak kept apart (logits of size 1e300)
     peak, rest = _range_logsumexp(lw, np.zeros(lw.size), lo, hi)
     covered = peak > -np.inf
-    log_model = peak + rest - math.log(h)
+    with np.errstate(over="ignore", invalid="ignore"):
+        log_model = np.where(
+            covered, (peak - zmax) + (rest - norm_rest) - math.log(h), -np.inf
+        )
     if eps == 0.0:
         if not covered.all():
             first = int(np.argmin(covered))
@@ -1769,7 +1801,7 @@ def _box_sorted(
     b_lo = np.searchsorted(t, _first_at_least(x, c), side="left")
     b_hi = np.searchsorted(t, _last_at_most(x, c), side="right")
     g_top, g_low = _range_logsumexp(top, low, b_lo, b_hi)
-    with np.errstate(invalid="ignore"):
-        rsum = np.exp((ls + g_top) + g_low)
-    rsum[g_top == -np.inf] = 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        rsum = np.exp((z + g_top) + g_low)
+    rsum[~np.isfinite(g_top) | ~np.isfinite(rsum)] = 0.0
     return _finish(ls, logq, pi, rsum, m)

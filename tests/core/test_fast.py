@@ -375,7 +375,9 @@ def test_direct_memory_grows_like_n_not_n_times_m():
     for n in sizes:
         z, x, t, kern = bench_case(n, "laplace")
         peaks.append(peak_bytes(lambda z=z, x=x, t=t, kern=kern: fast.direct(z, x, t, kern)))
-    assert peaks[1] < 2.0 * peaks[0]  # N M grew 16-fold
+    # N M grew 16-fold (a whole table would be 512 MB at 8000); 8 MiB of slack for what other
+    # threads of a test process allocate meanwhile (tracemalloc sees the whole process)
+    assert peaks[1] < 2.0 * peaks[0] + 8 * 2**20
 
 
 @pytest.mark.parametrize("method", ["sorted", "fft"])
