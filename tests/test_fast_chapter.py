@@ -81,6 +81,16 @@ def test_recorded_run_meets_the_goals():
         assert max(e["loss"], e["grad"]) < limit, e
 
 
+def test_recorded_run_is_ahead_of_kdepy_at_a_million():
+    """Issue #12's goals: at N = M = 10^6, loss and gradient against KDEpy's density alone
+    (side by side in one process), and the peak extra memory."""
+    for kernel in ("laplace", "gaussian"):
+        assert bench.ratio(RESULTS, "fft", "kdepy", kernel, 10**6) <= 1.0
+    assert bench.ratio(RESULTS, "sorted", "kdepy", "laplace", 10**6) <= 1.5
+    assert bench.peak(RESULTS, "sorted", 10**6) <= 200 * 2**20
+    assert bench.peak(RESULTS, "fft", 10**6) <= 200 * 2**20
+
+
 def test_tables_and_figures_from_the_results(tmp_path):
     text = bench.markdown(RESULTS)
     assert "## Laplace kernel: ratios" in text and "## Peak memory of one call" in text
