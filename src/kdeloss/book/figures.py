@@ -90,7 +90,27 @@ def latex_sci(value: float, digits: int = 2) -> str:
 def markdown_table(
     header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None
 ) -> str:
-    """A Markdown (pipe) table; ``align`` is one of ``l``, ``c``, ``r`` per column.
+    """A Markdown (pipe) table, the one way the book builds a table in code.
+
+    Parameters
+    ----------
+    header
+        The column titles (Markdown, so ``$...$`` is math).
+    rows
+        One sequence of cells per row, one cell per column; a cell is written with ``str``.
+    align
+        One character per column: ``l`` (left), ``c`` (centre), ``r`` (right) or ``-``
+        (the renderer's default). Default: all ``l``.
+
+    Returns
+    -------
+    str
+        The table, one line per row, for ``IPython.display.Markdown``.
+
+    Raises
+    ------
+    ValueError
+        If a row or ``align`` does not have one entry per column of the header.
 
     Examples
     --------
@@ -98,8 +118,12 @@ def markdown_table(
     | a | b |
     | :--- | ---: |
     | 1 | $x$ |
+    >>> print(markdown_table(["a"], [["x"]], align="-"))
+    | a |
+    | --- |
+    | x |
     """
-    marks = {"l": ":---", "c": ":---:", "r": "---:"}
+    marks = {"l": ":---", "c": ":---:", "r": "---:", "-": "---"}
     al = align or "l" * len(header)
     if len(al) != len(header) or any(len(r) != len(header) for r in rows):
         raise ValueError("rows and align must have one entry per column of the header")
