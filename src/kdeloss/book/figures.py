@@ -57,6 +57,10 @@ COLORS: tuple[str, ...] = (
 #: Colour of the shaded target interval (as in :func:`kdeloss.book.plots.plot_density`).
 TARGET_COLOR: str = OKABE_ITO["orange"]
 
+# Errors and gaps on log axes are drawn at least at this value (about the float64 round-off
+# of a quantity of order one), so that an exact zero stays on the plot.
+LOG_FLOOR = 1e-16
+
 _STYLES = ("-", "--", "-.", ":")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
@@ -415,7 +419,7 @@ def plot_binning_convergence(
     if len(studies) != len(labels):
         raise ValueError("labels: expected one label per study")
     out: dict[str, list[Line2D]] = {"abs": [], "scaled": []}
-    floor = 1e-16
+    floor = LOG_FLOOR
     for k, (st, lab) in enumerate(zip(studies, labels, strict=True)):
         col = COLORS[k % len(COLORS)]
         mk = _MARKERS[k % len(_MARKERS)]
@@ -545,7 +549,7 @@ def plot_loss_curves(
     """
     lines = []
     for k, (run, lab) in enumerate(zip(runs, labels, strict=True)):
-        gap = np.maximum(np.asarray(run.loss) - optimum, 1e-16)
+        gap = np.maximum(np.asarray(run.loss) - optimum, LOG_FLOOR)
         (ln,) = ax.semilogy(
             np.arange(gap.size),
             gap,

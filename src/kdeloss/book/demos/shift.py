@@ -67,9 +67,15 @@ ARROW_HEIGHT = 0.06
 LABEL_HEIGHT = 0.13
 # Marker area (points^2) of a point of weight 1 (a point's area is this times S_j).
 POINT_MARKER_AREA = 200.0
-# Gradient panels: width of a bar, and half-width of the tick at its value at delta = 0.
+# Gradient panels: width of a bar, and half-width of the tick at its value at delta = 0;
+# their y-limit is this factor above the largest |gradient| along the whole move.
 BAR_WIDTH = 0.6
 TICK_HALF_WIDTH = 0.38
+GRAD_HEADROOM = 1.15
+# The density on the line: drawn at this many positions, over the span of the target and the
+# points widened by this fraction of it on each side.
+GRID_POINTS = 241
+GRID_MARGIN = 0.1
 
 #: The kernels the demo offers, label -> name.
 SHIFT_KERNELS: dict[str, str] = {
@@ -170,7 +176,9 @@ def _curve(
     cur = gradient_change_curve(
         np.array(z), np.array(x), a, b, deltas, kernel=kernel, bandwidth=bandwidth
     )
-    lim = 1.15 * max(float(np.abs(cur.bin_grads).max()), float(np.abs(cur.interval_grads).max()))
+    lim = GRAD_HEADROOM * max(
+        float(np.abs(cur.bin_grads).max()), float(np.abs(cur.interval_grads).max())
+    )
     return deltas, cur.bin_losses, cur.interval_losses, lim
 
 
@@ -246,7 +254,9 @@ def shift_frame(
     d_bin = round(bin_arrival(x0, c), 12)
     span = max(hi, float(x0.max())) - min(lo, float(x0.min()))
     grid = np.linspace(
-        min(lo, float(x0.min())) - 0.1 * span, max(hi, float(x0.max())) + 0.1 * span, 241
+        min(lo, float(x0.min())) - GRID_MARGIN * span,
+        max(hi, float(x0.max())) + GRID_MARGIN * span,
+        GRID_POINTS,
     )
     dens = np.exp(log_density(zz, xt, grid, kernel=kernel, bandwidth=h))
     return ShiftFrame(
