@@ -50,6 +50,9 @@ from typing import Any
 
 import numpy as np
 
+from kdeloss.book.benchmarks import peak, ratio, seconds
+from kdeloss.book.figures import markdown_table
+
 HERE = Path(__file__).resolve().parent
 A, B, H = -1.0, 1.0, 0.1
 KERNELS = ("laplace", "gaussian")
@@ -420,34 +423,8 @@ def run_all(sizes: tuple[int, ...], peers: tuple[str, ...], do_memory: bool) -> 
 
 
 # --------------------------------------------------------------------------------------------
-# reporting: tables and figures (the chapter uses these with the committed bench.json)
-
-
-def load(path: str | Path = HERE / "results" / "bench.json") -> dict[str, Any]:
-    """The results of a run."""
-    return json.loads(Path(path).read_text())
-
-
-def seconds(results: dict[str, Any], who: str, kernel: str, n: int) -> float | None:
-    for row in results["times"]:
-        if (row["who"], row["kernel"], row["n"]) == (who, kernel, n):
-            return row["seconds"]
-    return None
-
-
-def ratio(results: dict[str, Any], ours: str, peer: str, kernel: str, n: int) -> float | None:
-    """``t_ours / t_peer`` from the interleaved pair, or None if it was not measured."""
-    for row in results["pairs"]:
-        if (row["ours"], row["peer"], row["kernel"], row["n"]) == (ours, peer, kernel, n):
-            return row["ratio"]
-    return None
-
-
-def peak(results: dict[str, Any], who: str, n: int, key: str = "rss_peak") -> int | None:
-    for row in results["memory"]:
-        if (row["who"], row["n"]) == (who, n) and row.get(key) is not None:
-            return row[key]
-    return None
+# reporting: tables and figures (the chapter reads the committed bench.json with the same
+# lookups, kdeloss.book.benchmarks: load, seconds, ratio, peak)
 
 
 def _fmt_time(s: float | None) -> str:
@@ -488,13 +465,11 @@ def _whos(results: dict[str, Any], kernel: str) -> list[str]:
 def table_times(results: dict[str, Any], kernel: str) -> str:
     """Markdown: best time per method and size."""
     whos = _whos(results, kernel)
-    head = "| N = M | " + " | ".join(LABEL[w] for w in whos) + " |"
-    rule = "|" + " ---: |" * (len(whos) + 1)
     rows = [
-        f"| {n:,} | " + " | ".join(_fmt_time(seconds(results, w, kernel, n)) for w in whos) + " |"
+        [f"{n:,}", *(_fmt_time(seconds(results, w, kernel, n)) for w in whos)]
         for n in _sizes(results, kernel)
     ]
-    return "\n".join([head, rule, *rows])
+    return markdown_table(["N = M", *(LABEL[w] for w in whos)], rows, "r" * (len(whos) + 1))
 
 
 def table_ratios(results: dict[str, Any], kernel: str) -> str:
@@ -504,23 +479,18 @@ def table_ratios(results: dict[str, Any], kernel: str) -> str:
         key = (row["ours"], row["peer"])
         if row["kernel"] == kernel and key not in pairs:
             pairs.append(key)
-    head = "| N = M | " + " | ".join(f"{o} / {q}" for o, q in pairs) + " |"
-    rule = "|" + " ---: |" * (len(pairs) + 1)
     rows = [
-        f"| {n:,} | "
-        + " | ".join(_fmt_ratio(ratio(results, o, q, kernel, n)) for o, q in pairs)
-        + " |"
+        [f"{n:,}", *(_fmt_ratio(ratio(results, o, q, kernel, n)) for o, q in pairs)]
         for n in _sizes(results, kernel)
     ]
-    return "\n".join([head, rule, *rows])
+    header = ["N = M", *(f"{o} / {q}" for o, q in pairs)]
+    return markdown_table(header, rows, "r" * (len(pairs) + 1))
 
 
 def table_memory(results: dict[str, Any]) -> str:
     """Markdown: peak memory growth of one call."""
     whos = [w for w in (*OURS, *PEERS) if any(r["who"] == w for r in results["memory"])]
     sizes = sorted({r["n"] for r in results["memory"]})
-    head = "| N = M | " + " | ".join(LABEL[w] for w in whos) + " |"
-    rule = "|" + " ---: |" * (len(whos) + 1)
     rows = []
     for n in sizes:
         cells = []
@@ -530,8 +500,19 @@ def table_memory(results: dict[str, Any]) -> str:
             if tm is not None:
                 cell += f" ({_fmt_bytes(tm)})"
             cells.append(cell)
-        rows.append(f"| {n:,} | " + " | ".join(cells) + " |")
-    return "\n".join([head, rule, *rows])
+        rows.append([f"{n:,}", *cells])
+    return markdown_table(["N = M", *(LABEL[w] for w in whos)], rows, "r" * (len(whos) + 1))
+
+
+def table_errors(results: dict[str, Any]) -> str:
+    """Markdown: the agreement of each method with the exact ones."""
+    rows = [
+        [e["kernel"], f"{e['n']:,}", e["who"], e["against"], f"{e['loss']:.1e}",
+         f"{e['grad']:.1e}"]
+        for e in results["errors"]
+    ]
+    header = ["kernel", "N = M", "method", "against", "loss", "grad"]
+    return markdown_table(header, rows, "-r--rr")
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -578,14 +559,8 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             "## Agreement",
             "",
-            "| kernel | N = M | method | against | loss | grad |",
-            "| --- | ---: | --- | --- | ---: | ---: |",
+            table_errors(results),
         ]
-        for e in results["errors"]:
-            lines.append(
-                f"| {e['kernel']} | {e['n']:,} | {e['who']} | {e['against']} | "
-                f"{e['loss']:.1e} | {e['grad']:.1e} |"
-            )
     return "\n".join(lines) + "\n"
 
 

@@ -18,11 +18,13 @@ from pathlib import Path
 import pytest
 from chapter_harness import execution_seconds, glued
 
+from kdeloss.book.benchmarks import RESULTS_FILE, find_results, load, peak, ratio, seconds
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench  # noqa: E402
 
-RESULTS = bench.load(ROOT / "benchmarks" / "results" / "bench.json")
+RESULTS = load(ROOT / RESULTS_FILE)
 
 
 def test_results_describe_the_machine_and_the_problem():
@@ -49,7 +51,7 @@ def test_results_describe_the_machine_and_the_problem():
     ],
 )
 def test_results_have_every_ratio_the_chapter_shows(ours, peer, kernel, n):
-    value = bench.ratio(RESULTS, ours, peer, kernel, n)
+    value = ratio(RESULTS, ours, peer, kernel, n)
     assert value is not None and value > 0
 
 
@@ -60,22 +62,22 @@ def test_results_have_every_time_and_peak_the_chapter_shows():
         ("fft", "gaussian"),
         ("kdepy", "gaussian"),
     ]:
-        assert bench.seconds(RESULTS, who, kernel, 10**6) is not None
-    assert bench.peak(RESULTS, "direct", 20_000) is not None
-    assert bench.peak(RESULTS, "direct", 20_000, "tracemalloc_peak") is not None
+        assert seconds(RESULTS, who, kernel, 10**6) is not None
+    assert peak(RESULTS, "direct", 20_000) is not None
+    assert peak(RESULTS, "direct", 20_000, "tracemalloc_peak") is not None
     for who in ("jax", "torch"):
-        assert bench.peak(RESULTS, who, 10_000) is not None
+        assert peak(RESULTS, who, 10_000) is not None
     assert any(e["who"] == "fft" for e in RESULTS["errors"])
 
 
 def test_recorded_run_meets_the_goals():
     """Issue #7's goals, as recorded by the committed run."""
     for kernel in ("laplace", "gaussian"):
-        assert bench.ratio(RESULTS, "direct", "jax", kernel, 4000) <= 1.0
-    assert bench.ratio(RESULTS, "sorted", "jax", "laplace", 10_000) <= 1 / 300
-    assert bench.seconds(RESULTS, "sorted", "laplace", 10**6) < 1.0
-    assert bench.peak(RESULTS, "direct", 20_000, "tracemalloc_peak") < 100 * 2**20
-    assert bench.peak(RESULTS, "direct", 20_000) < 100 * 2**20
+        assert ratio(RESULTS, "direct", "jax", kernel, 4000) <= 1.0
+    assert ratio(RESULTS, "sorted", "jax", "laplace", 10_000) <= 1 / 300
+    assert seconds(RESULTS, "sorted", "laplace", 10**6) < 1.0
+    assert peak(RESULTS, "direct", 20_000, "tracemalloc_peak") < 100 * 2**20
+    assert peak(RESULTS, "direct", 20_000) < 100 * 2**20
     for e in RESULTS["errors"]:
         limit = 1e-6 if e["who"] == "fft" else 1e-10
         assert max(e["loss"], e["grad"]) < limit, e
@@ -85,10 +87,14 @@ def test_recorded_run_is_ahead_of_kdepy_at_a_million():
     """Issue #12's goals: at N = M = 10^6, loss and gradient against KDEpy's density alone
     (side by side in one process), and the peak extra memory."""
     for kernel in ("laplace", "gaussian"):
-        assert bench.ratio(RESULTS, "fft", "kdepy", kernel, 10**6) <= 1.0
-    assert bench.ratio(RESULTS, "sorted", "kdepy", "laplace", 10**6) <= 1.5
-    assert bench.peak(RESULTS, "sorted", 10**6) <= 200 * 2**20
-    assert bench.peak(RESULTS, "fft", 10**6) <= 200 * 2**20
+        assert ratio(RESULTS, "fft", "kdepy", kernel, 10**6) <= 1.0
+    assert ratio(RESULTS, "sorted", "kdepy", "laplace", 10**6) <= 1.5
+    assert peak(RESULTS, "sorted", 10**6) <= 200 * 2**20
+    assert peak(RESULTS, "fft", 10**6) <= 200 * 2**20
+
+
+def test_the_chapter_finds_the_committed_results_from_its_folder():
+    assert find_results(ROOT / "book") == RESULTS
 
 
 def test_tables_and_figures_from_the_results(tmp_path):

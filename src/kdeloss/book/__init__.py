@@ -11,7 +11,8 @@ plots
 checks
     The numerical-checking studies: differences, complex steps, quadrature and binning.
 figures
-    The figures of the derivation, numerical-checks and responsibility chapters.
+    The figures of the derivation, numerical-checks and responsibility chapters, and
+    :func:`~kdeloss.book.figures.markdown_table`, with which every chapter builds its tables.
 shift
     The Laplace shift property: moves, arrivals, and the closed-form change of ``log K``.
 circle
@@ -20,4 +21,10 @@ dynamics
     Learning dynamics: trajectories, the wrong-class corollary, the background remedy.
 alternatives
     Other losses for the same problem (L2, MMD, W1, truncated reverse KL), with gradients.
+benchmarks
+    The committed benchmark results (``benchmarks/results/bench.json``): find them, and look
+    up a time, a ratio or a peak of memory, for the fast-paths chapter and ``bench.py``.
+demos
+    The live demos (widgets that draw themselves in the browser) and the chapters' static
+    pictures of them: one-hot, scale, shift, remedy, circle.
 """

@@ -53,6 +53,12 @@ __all__ = [
     "wasserstein1",
 ]
 
+# How far (in bandwidths) the integration grids reach beyond the points and the target: the
+# Gaussian kernel is below e^-50 of its peak beyond 10 h; the others (Laplace's tail is the
+# heaviest) are below e^-40 of it beyond 40 h.
+GAUSSIAN_REACH = 10.0
+KERNEL_REACH = 40.0
+
 def _closed_form(kernel: object, bandwidth: float, what: str) -> Kernel:
     """The kernel object, checked to give the closed form ``what`` (a method name)."""
     kern = get_kernel(kernel, bandwidth)
@@ -219,7 +225,7 @@ def mmd2(
 
 def _grid(x: np.ndarray, a: float, b: float, kernel: str, h: float, num: int) -> np.ndarray:
     """A grid beyond which every kernel and the target have (numerically) no mass."""
-    reach = (10.0 if kernel == "gaussian" else 40.0) * h
+    reach = (GAUSSIAN_REACH if kernel == "gaussian" else KERNEL_REACH) * h
     return np.linspace(min(a, float(x.min())) - reach, max(b, float(x.max())) + reach, num)
 
 

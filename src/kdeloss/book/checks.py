@@ -79,6 +79,20 @@ EPS: float = float(np.finfo(float).eps)
 
 KernelLike = str | LogPdf
 
+#: The imaginary step of the complex-step derivatives: far below any truncation error, and
+#: harmless because the complex step subtracts nothing (the result is exact to round-off).
+COMPLEX_STEP: float = 1e-30
+
+# The quadrature references (scipy.integrate.quad, quad_vec), piece by piece between the
+# kinks: relative tolerance, the absolute one of the gradient, and quad's subinterval limit.
+QUAD_RTOL = 1e-13
+QUAD_ATOL_GRAD = 1e-15
+QUAD_LIMIT = 200
+
+# A distance this small stands for 0 approached from one side: it picks the one-sided
+# derivative of log K at a kink (any nonzero float below every real distance would do).
+KINK_SIDE = 1e-300
+
 
 # --------------------------------------------------------------------------------------
 # Derivatives
@@ -145,7 +159,7 @@ def fd_gradient(
 
 
 def complex_step_derivative(
-    f: Callable[[complex], complex], x0: float, step: float = 1e-30
+    f: Callable[[complex], complex], x0: float, step: float = COMPLEX_STEP
 ) -> float:
     r"""Complex-step derivative ``Im f(x0 + i h) / h`` of a real-analytic ``f``.
 
@@ -172,7 +186,7 @@ def complex_step_gradient(
     a: float,
     b: float,
     *,
-    step: float = 1e-30,
+    step: float = COMPLEX_STEP,
     kernel: KernelLike = "laplace",
     bandwidth: float = 1.0,
     bins: int = 256,
@@ -556,7 +570,7 @@ def reference_loss(
         return float(log_density(z, x, t, kernel=kernel, bandwidth=bandwidth))
 
     total = math.fsum(
-        integrate.quad(f, lo, hi, epsabs=0.0, epsrel=1e-13, limit=200)[0]
+        integrate.quad(f, lo, hi, epsabs=0.0, epsrel=QUAD_RTOL, limit=QUAD_LIMIT)[0]
         for lo, hi in itertools.pairwise(edges)
     )
     return -total / (edges[-1] - edges[0])
@@ -593,7 +607,7 @@ def reference_gradient(
         return responsibilities(z, x, t, kernel=kernel, bandwidth=bandwidth)
 
     total = sum(
-        integrate.quad_vec(r, lo, hi, epsabs=1e-15, epsrel=1e-13)[0]
+        integrate.quad_vec(r, lo, hi, epsabs=QUAD_ATOL_GRAD, epsrel=QUAD_RTOL)[0]
         for lo, hi in itertools.pairwise(edges)
     )
     s = np.exp(z - np.logaddexp.reduce(z))
@@ -758,7 +772,7 @@ def _dlogq(z, x, t, kern, side: float) -> np.ndarray:
     """``(log q)'(t)`` as ``sum_j r_j(t) (log K_j)'(t)``; one-sided (``side`` = +-1) at kinks."""
     r = responsibilities(z, x, t, kernel=kern)
     d = t[:, None] - x[None, :]
-    d = np.where(d == 0.0, side * 1e-300, d)
+    d = np.where(d == 0.0, side * KINK_SIDE, d)
     return (r * _dlog_kernel(kern, d)).sum(axis=1)
 
 

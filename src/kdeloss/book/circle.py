@@ -38,6 +38,7 @@ from ..kernels import (
     wrap_angle,
 )
 from ..loss import bin_grad, log_density, loss, loss_and_grad, softmax
+from ..testing import complex_step
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -57,6 +58,10 @@ __all__ = [
 ]
 
 TWO_PI = 2.0 * math.pi
+# The polar plot: the rim (where the points sit) is this factor beyond the largest of q and
+# the target's density; the target arc is drawn with this many angles.
+RIM_HEADROOM = 1.15
+ARC_POINTS = 121
 
 #: The circle chapter's configuration: an arc of length 1 around angle 0, five points in the
 #: two gaps between the arc and its antipodal arc, and ``x_bad`` with the last point moved
@@ -210,9 +215,9 @@ def plot_polar_density(
     if reached.any():
         q[reached] = np.exp(log_density(zz, xx, theta[reached], kernel=kern))
     height = 1.0 / (hi - lo)
-    rim = 1.15 * max(float(q.max()), height)
+    rim = RIM_HEADROOM * max(float(q.max()), height)
 
-    arc = np.linspace(lo, hi, 121)
+    arc = np.linspace(lo, hi, ARC_POINTS)
     ax.fill_between(arc, 0.0, height, color=OKABE_ITO["orange"], alpha=0.2, lw=0)
     (target,) = ax.plot(
         np.concatenate([[lo], arc, [hi]]),
@@ -251,13 +256,7 @@ def plot_polar_density(
 
 
 def _complex_step_grad(z, x, a, b, kernel, bins) -> np.ndarray:
-    eps = 1e-30
-    out = np.empty(z.size)
-    for k in range(z.size):
-        e = np.zeros(z.size, dtype=complex)
-        e[k] = 1j * eps
-        out[k] = loss(z + e, x, a, b, kernel=kernel, bins=bins).imag / eps
-    return out
+    return complex_step(lambda v: loss(v, x, a, b, kernel=kernel, bins=bins), z)
 
 
 def circle_checks(trials: int = 50, seed: int = 0) -> dict[str, float]:

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 
 from ..kernels import get_kernel
 from ..loss import bin_centers, bin_grad, loss, loss_and_grad, model_probability, softmax
+from ..testing import complex_step
 from ..training import Trajectory, em, gradient_descent
 from .plots import OKABE_ITO
 
@@ -62,6 +63,11 @@ COLOURS: tuple[str, ...] = tuple(
         "black",
     )
 )
+
+# Excess losses L - L* below this are round-off: they are not drawn (log axis floor).
+EXCESS_FLOOR = 1e-15
+# The y-range of plot_alternatives: gradient sizes on a cluster, from vanishing to large.
+GRADIENT_RANGE = (1e-8, 30)
 
 
 @dataclass(frozen=True)
@@ -327,15 +333,8 @@ def background_theorem_gap(
     """
     zz = np.asarray(z, dtype=float)
     xx = np.asarray(x, dtype=float)
-    step = 1e-30
     opts = {"kernel": kernel, "bandwidth": bandwidth}
-    true = np.array(
-        [
-            loss(zz + 1j * step * e, xx, a, b, bins=bins, background=background, **opts).imag
-            / step
-            for e in np.eye(zz.size)
-        ]
-    )
+    true = complex_step(lambda v: loss(v, xx, a, b, bins=bins, background=background, **opts), zz)
     t = bin_centers(a, b, bins)
     pi = model_probability(
         zz, xx, t, background=background, background_density=1.0 / (b - a), **opts
@@ -407,7 +406,7 @@ def plot_setups(
         setup = SETUPS[key]
         gd, emr = runs[key]
         ax0, ax1, ax2 = axes[:, col]
-        ax0.axvspan(setup.a, setup.b, color="#E69F00", alpha=0.3, lw=0)
+        ax0.axvspan(setup.a, setup.b, color=OKABE_ITO["orange"], alpha=0.3, lw=0)
         ax0.text(0.5 * (setup.a + setup.b), 0.55, "target", ha="center", fontsize=8)
         for i, xi in enumerate(setup.x):
             ax0.plot(xi, 0, "o", color=COLOURS[i], mec="black", ms=7, clip_on=False)
@@ -425,10 +424,10 @@ def plot_setups(
         ax1.set_xlabel("iteration $k$")
         for run, ls, label in [(gd, "-", "gradient descent"), (emr, "--", "EM")]:
             gap = run.loss - best[key]
-            gap = np.where(gap > 1e-15, gap, np.nan)
+            gap = np.where(gap > EXCESS_FLOOR, gap, np.nan)
             ax2.semilogy(gap, color="black", ls=ls, lw=1.5, label=label)
         ax2.set_xlabel("iteration $k$")
-        ax2.set_ylim(1e-15, 10)
+        ax2.set_ylim(EXCESS_FLOOR, 10)
         for ax in (ax1, ax2):
             _style(ax)
         if col == 0:
@@ -461,7 +460,7 @@ def plot_alternatives(
             colour, ls, marker = styles[name]
             shown = np.where(values > 0, values, np.nan)
             ax.loglog(distances, shown, color=colour, ls=ls, marker=marker, ms=4, label=name)
-        ax.set_ylim(1e-8, 30)
+        ax.set_ylim(*GRADIENT_RANGE)
         ax.set_xlabel("distance $d$ of the cluster from the target")
         ax.set_title(titles[panel])
         _style(ax)

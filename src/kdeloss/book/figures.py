@@ -57,6 +57,10 @@ COLORS: tuple[str, ...] = (
 #: Colour of the shaded target interval (as in :func:`kdeloss.book.plots.plot_density`).
 TARGET_COLOR: str = OKABE_ITO["orange"]
 
+# Errors and gaps on log axes are drawn at least at this value (about the float64 round-off
+# of a quantity of order one), so that an exact zero stays on the plot.
+LOG_FLOOR = 1e-16
+
 _STYLES = ("-", "--", "-.", ":")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
@@ -90,7 +94,27 @@ def latex_sci(value: float, digits: int = 2) -> str:
 def markdown_table(
     header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None
 ) -> str:
-    """A Markdown (pipe) table; ``align`` is one of ``l``, ``c``, ``r`` per column.
+    """A Markdown (pipe) table, the one way the book builds a table in code.
+
+    Parameters
+    ----------
+    header
+        The column titles (Markdown, so ``$...$`` is math).
+    rows
+        One sequence of cells per row, one cell per column; a cell is written with ``str``.
+    align
+        One character per column: ``l`` (left), ``c`` (centre), ``r`` (right) or ``-``
+        (the renderer's default). Default: all ``l``.
+
+    Returns
+    -------
+    str
+        The table, one line per row, for ``IPython.display.Markdown``.
+
+    Raises
+    ------
+    ValueError
+        If a row or ``align`` does not have one entry per column of the header.
 
     Examples
     --------
@@ -98,8 +122,12 @@ def markdown_table(
     | a | b |
     | :--- | ---: |
     | 1 | $x$ |
+    >>> print(markdown_table(["a"], [["x"]], align="-"))
+    | a |
+    | --- |
+    | x |
     """
-    marks = {"l": ":---", "c": ":---:", "r": "---:"}
+    marks = {"l": ":---", "c": ":---:", "r": "---:", "-": "---"}
     al = align or "l" * len(header)
     if len(al) != len(header) or any(len(r) != len(header) for r in rows):
         raise ValueError("rows and align must have one entry per column of the header")
@@ -391,7 +419,7 @@ def plot_binning_convergence(
     if len(studies) != len(labels):
         raise ValueError("labels: expected one label per study")
     out: dict[str, list[Line2D]] = {"abs": [], "scaled": []}
-    floor = 1e-16
+    floor = LOG_FLOOR
     for k, (st, lab) in enumerate(zip(studies, labels, strict=True)):
         col = COLORS[k % len(COLORS)]
         mk = _MARKERS[k % len(_MARKERS)]
@@ -521,7 +549,7 @@ def plot_loss_curves(
     """
     lines = []
     for k, (run, lab) in enumerate(zip(runs, labels, strict=True)):
-        gap = np.maximum(np.asarray(run.loss) - optimum, 1e-16)
+        gap = np.maximum(np.asarray(run.loss) - optimum, LOG_FLOOR)
         (ln,) = ax.semilogy(
             np.arange(gap.size),
             gap,

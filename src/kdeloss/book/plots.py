@@ -36,6 +36,10 @@ OKABE_ITO: dict[str, str] = {
 }
 
 
+# density_grid reaches this many bandwidths beyond the target and the points.
+GRID_MARGIN = 4.0
+
+
 class DensityArtists(NamedTuple):
     """What :func:`plot_density` drew."""
 
@@ -84,7 +88,7 @@ def density_grid(
     xx = np.asarray(x, dtype=float)
     if kern.circular:
         return np.linspace(-np.pi, np.pi, num)
-    margin = 4.0 * (kern.bandwidth if np.isfinite(kern.bandwidth) else 1.0)
+    margin = GRID_MARGIN * (kern.bandwidth if np.isfinite(kern.bandwidth) else 1.0)
     lo = min(a, float(xx.min())) - margin
     hi = max(b, float(xx.max())) + margin
     return np.linspace(lo, hi, num)

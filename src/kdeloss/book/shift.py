@@ -75,6 +75,10 @@ __all__ = [
 
 KernelLike = str | LogPdf
 
+# Subintervals quad_vec may use for the unbinned loss: enough for targets many bandwidths wide
+# with kinks of the Laplace kernel inside.
+QUAD_LIMIT = 20000
+
 
 def _as_delta(delta: object) -> float:
     d = as_scalar("delta", delta)
@@ -291,7 +295,7 @@ def interval_loss_and_grad(
         epsrel=0.0,
         norm="max",
         points=list(kinks) if kinks.size else None,
-        limit=20000,
+        limit=QUAD_LIMIT,
     )
     mean = np.asarray(val) / (hi - lo)
     return float(mean[0]), softmax(zz) - mean[1:]

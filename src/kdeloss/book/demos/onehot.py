@@ -49,6 +49,16 @@ __all__ = [
 
 #: Figure size of the one-hot demo (two stacked panels).
 ONEHOT_FIGSIZE: tuple[float, float] = (FIGSIZE[0], 4.0)
+# Marker areas (points^2): a point of weight 1 (its area is this times S_j), and the star
+# over a covering point, drawn at this height (the kernel's peak is 1).
+POINT_MARKER_AREA = 260.0
+STAR_MARKER_AREA = 90.0
+STAR_HEIGHT = 1.12
+# The gradient panel, in bandwidths: width of a bar, half-width of the box limit's tick, and
+# the margin left of the first point and right of the last.
+BAR_WIDTH = 0.55
+TICK_HALF_WIDTH = 0.36
+X_MARGIN = 0.6
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -204,12 +214,17 @@ def draw_onehot(target: FigureBase | Sequence[Axes], frame: OneHotFrame) -> list
     top, bottom = demo_axes(
         target, 2, nrows=2, sharex=True, gridspec_kw={"height_ratios": [1.0, 1.35]}
     )
+    _draw_kernel_panel(top, frame)
+    _draw_gradient_panel(bottom, frame)
+    return [top, bottom]
+
+
+def _draw_kernel_panel(top: Axes, frame: OneHotFrame) -> None:
+    """Top: the kernel centred on the bin, and the points it sees (the covering one starred)."""
     c = OKABE_ITO
-    x, t, h = frame.x, frame.position, frame.bandwidth
+    x, t = frame.x, frame.position
     p = _p_label(frame.hardness)
     cov = list(frame.covering)
-
-    # Top: the kernel centred on the bin, and the points it sees.
     top.fill_between(frame.curve_x, frame.curve_k, color=c["sky_blue"], alpha=0.35, lw=0)
     top.plot(frame.curve_x, frame.curve_k, color=c["blue"], lw=1.5, label=rf"$K_p(t-x)$, $p={p}$")
     top.vlines(x, 0.0, frame.kernel_at_points, color=c["blue"], lw=1.0, linestyles=":")
@@ -217,7 +232,7 @@ def draw_onehot(target: FigureBase | Sequence[Axes], frame: OneHotFrame) -> list
     top.scatter(
         x,
         np.zeros_like(x),
-        s=260.0 * frame.weights,
+        s=POINT_MARKER_AREA * frame.weights,
         color=c["vermillion"],
         edgecolor=c["black"],
         zorder=3,
@@ -226,9 +241,9 @@ def draw_onehot(target: FigureBase | Sequence[Axes], frame: OneHotFrame) -> list
     )
     top.scatter(
         x[cov],
-        np.full(len(cov), 1.12),
+        np.full(len(cov), STAR_HEIGHT),
         marker="*",
-        s=90.0,
+        s=STAR_MARKER_AREA,
         color=c["reddish_purple"],
         edgecolor=c["black"],
         lw=0.5,
@@ -242,15 +257,22 @@ def draw_onehot(target: FigureBase | Sequence[Axes], frame: OneHotFrame) -> list
     top.set_title(rf"kernel shape $p={p}$  (1: Laplace, 2: Gaussian, $\infty$: box)")
     top.legend(loc="upper center", frameon=False, ncols=2, handlelength=1.5, columnspacing=1.0)
 
-    # Bottom: the gradient bars under their points.
-    bottom.bar(x, frame.grad, width=0.55 * h, color=c["blue"], label=r"$\partial l/\partial z_i$")
+
+def _draw_gradient_panel(bottom: Axes, frame: OneHotFrame) -> None:
+    """Bottom: the gradient bars under their points, the box limit and the weights."""
+    c = OKABE_ITO
+    x, t, h = frame.x, frame.position, frame.bandwidth
+    one = len(frame.covering) == 1
+    bottom.bar(
+        x, frame.grad, width=BAR_WIDTH * h, color=c["blue"], label=r"$\partial l/\partial z_i$"
+    )
     bottom.hlines(
         frame.limit,
-        x - 0.36 * h,
-        x + 0.36 * h,
+        x - TICK_HALF_WIDTH * h,
+        x + TICK_HALF_WIDTH * h,
         color=c["black"],
         lw=2.0,
-        label=r"$S-e_y$ (box)" if len(cov) == 1 else r"box limit (set $P$)",
+        label=r"$S-e_y$ (box)" if one else r"box limit (set $P$)",
     )
     bottom.scatter(
         x, frame.weights, marker="D", s=18.0, color=c["orange"], zorder=3, label=r"weight $S_i$"
@@ -258,17 +280,16 @@ def draw_onehot(target: FigureBase | Sequence[Axes], frame: OneHotFrame) -> list
     bottom.axhline(0.0, color=c["black"], lw=0.6)
     bottom.axvline(t, color=c["black"], lw=1.0, ls="--")
     bottom.set_ylim(-1.05, max(0.75, 1.1 * float(frame.weights.max()) + 0.05))
-    bottom.set_xlim(x[0] - 0.6 * h, x[-1] + 0.6 * h)
+    bottom.set_xlim(x[0] - X_MARGIN * h, x[-1] + X_MARGIN * h)
     bottom.set_xticks(x, [f"$x_{{{j + 1}}}$" for j in range(x.size)])
     bottom.set_xlabel("point (position)")
     bottom.set_ylabel("per-bin gradient")
     bottom.set_title(
         rf"$\max_i\,|\partial l/\partial z_i - (S-e_y)_i| = {frame.gap:.1e}$"
-        if len(cov) == 1
+        if one
         else rf"$\max_i\,|\partial l/\partial z_i - (\mathrm{{box\ limit}})_i| = {frame.gap:.1e}$"
     )
     bottom.legend(loc="lower right", frameon=False, ncols=3, handlelength=1.5, columnspacing=1.0)
-    return [top, bottom]
 
 
 class OneHotDemo(LiveDemo):

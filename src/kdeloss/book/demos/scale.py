@@ -50,6 +50,18 @@ __all__ = [
 #: Figure size of the scale demo (a strip above two panels).
 SCALE_FIGSIZE: tuple[float, float] = (FIGSIZE[0], 4.0)
 _LN10 = math.log(10.0)
+# Marker areas (points^2) in the scene strip: the target's square, and a point of weight 1
+# (a point's marker area is this times its weight S_j).
+TARGET_MARKER_AREA = 60.0
+POINT_MARKER_AREA = 200.0
+# The slide arrow is drawn once the cluster has moved this fraction of the largest slide.
+ARROW_MIN_SLIDE = 0.04
+# Width of one gradient bar (exact and naive side by side, one unit per logit).
+BAR_WIDTH = 0.38
+# The gradient panel's y-limit: this factor above the largest |gradient| at D = 0, and never
+# below GRAD_MIN_LIMIT (so a tiny gradient still gets a readable panel).
+GRAD_HEADROOM = 1.25
+GRAD_MIN_LIMIT = 0.05
 
 
 def cluster(seed: int = 0, n: int = 5, bandwidth: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -273,28 +285,36 @@ def draw_scale(target: FigureBase | Sequence[Axes], frame: ScaleFrame) -> list[A
     >>> bool(np.allclose([r.get_height() for r in grad.containers[0]], f.grad))
     True
     """
-    if isinstance(target, FigureBase):
-        target.clear()
-        if isinstance(target, Figure):
-            target.set_layout_engine("constrained")
-        grid = target.add_gridspec(2, 2, height_ratios=[0.5, 1.0], width_ratios=[1.0, 1.0])
-        scene = target.add_subplot(grid[0, :])
-        axes = [scene, target.add_subplot(grid[1, 0]), target.add_subplot(grid[1, 1])]
-    else:
-        axes = demo_axes(target, 3)
+    axes = _scale_axes(target)
     scene, ax_loss, ax_grad = axes
-    c = OKABE_ITO
-    h = frame.bandwidth
-    dmax = float(frame.distances[-1])
-    nan_now = bool(np.isnan(frame.naive_grad).any())
+    _draw_scene(scene, frame)
+    _draw_loss_panel(ax_loss, frame)
+    _draw_gradient_bars(ax_grad, frame)
+    return axes
 
-    # Scene: the target and the cluster, on one axis of positions.
+
+def _scale_axes(target: FigureBase | Sequence[Axes]) -> list[Axes]:
+    """``[scene, loss, grad]``: a strip above two panels on a (cleared) figure, or given axes."""
+    if not isinstance(target, FigureBase):
+        return demo_axes(target, 3)
+    target.clear()
+    if isinstance(target, Figure):
+        target.set_layout_engine("constrained")
+    grid = target.add_gridspec(2, 2, height_ratios=[0.5, 1.0], width_ratios=[1.0, 1.0])
+    scene = target.add_subplot(grid[0, :])
+    return [scene, target.add_subplot(grid[1, 0]), target.add_subplot(grid[1, 1])]
+
+
+def _draw_scene(scene: Axes, frame: ScaleFrame) -> None:
+    """The scene strip: the target and the cluster on one axis of positions."""
+    c = OKABE_ITO
+    dmax = float(frame.distances[-1])
     scene.axvspan(frame.a, frame.b, color=c["orange"], alpha=0.5, lw=0)
     scene.scatter(
         [0.5 * (frame.a + frame.b)],
         [0.0],
         marker="s",
-        s=60.0,
+        s=TARGET_MARKER_AREA,
         color=c["orange"],
         edgecolor=c["black"],
         lw=0.5,
@@ -304,14 +324,14 @@ def draw_scale(target: FigureBase | Sequence[Axes], frame: ScaleFrame) -> list[A
     scene.scatter(
         frame.x,
         np.zeros_like(frame.x),
-        s=200.0 * frame.weights,
+        s=POINT_MARKER_AREA * frame.weights,
         color=c["vermillion"],
         edgecolor=c["black"],
         lw=0.5,
         zorder=3,
         label=r"points (area $\propto S_j$)",
     )
-    if frame.distance > 0.04 * dmax:
+    if frame.distance > ARROW_MIN_SLIDE * dmax:
         scene.annotate(
             "",
             xy=(frame.x.min() - 0.01 * dmax, 0.0),
@@ -322,13 +342,16 @@ def draw_scale(target: FigureBase | Sequence[Axes], frame: ScaleFrame) -> list[A
         rf"slide $D = {frame.distance:.0f}\,h$:   largest $q$ on the target "
         rf"$\approx 10^{{{frame.log10_q:.0f}}}$"
     )
-    scene.set_xlim(frame.a - 0.02 * dmax, frame.b + dmax + 4.0 * h)
+    scene.set_xlim(frame.a - 0.02 * dmax, frame.b + dmax + 4.0 * frame.bandwidth)
     scene.set_ylim(-1.0, 1.0)
     scene.set_yticks([])
     scene.set_xlabel("position $x$", labelpad=1)
     scene.legend(loc="upper left", frameon=False, ncols=2)
 
-    # Loss against the slide.
+
+def _draw_loss_panel(ax_loss: Axes, frame: ScaleFrame) -> None:
+    """The loss against the slide, exact and naive, with the current slide and the NaN onset."""
+    c = OKABE_ITO
     ds = frame.distances
     ax_loss.plot(ds, frame.losses, color=c["blue"], lw=2.0, label="exact (log space)")
     finite = np.isfinite(frame.naive_losses)
@@ -358,9 +381,12 @@ def draw_scale(target: FigureBase | Sequence[Axes], frame: ScaleFrame) -> list[A
     ax_loss.set_title(f"loss grows: $L = {frame.loss:.1f}$")
     ax_loss.legend(loc="upper left", frameon=False)
 
-    # Gradient bars: exact, naive beside them, D = 0 reference.
+
+def _draw_gradient_bars(ax_grad: Axes, frame: ScaleFrame) -> None:
+    """The gradient bars: exact, naive beside them ("NaN" where not numbers), ``D = 0`` ticks."""
+    c = OKABE_ITO
     idx = np.arange(frame.grad.size)
-    w = 0.38
+    w = BAR_WIDTH
     ax_grad.bar(idx - w / 2, frame.grad, width=w, color=c["blue"], label="exact")
     naive = np.where(np.isfinite(frame.naive_grad), frame.naive_grad, 0.0)
     ax_grad.bar(
@@ -385,13 +411,13 @@ def draw_scale(target: FigureBase | Sequence[Axes], frame: ScaleFrame) -> list[A
             color=c["vermillion"],
         )
     ax_grad.axhline(0.0, color=c["black"], lw=0.6)
-    lim = 1.25 * max(float(np.max(np.abs(frame.grad_at_zero))), 0.05)
+    lim = GRAD_HEADROOM * max(float(np.max(np.abs(frame.grad_at_zero))), GRAD_MIN_LIMIT)
     ax_grad.set_ylim(-lim, lim)
     ax_grad.set_xticks(idx, [f"$z_{{{j + 1}}}$" for j in idx])
     ax_grad.set_ylabel(r"$\partial L/\partial z_i$")
+    nan_now = bool(np.isnan(frame.naive_grad).any())
     ax_grad.set_title("gradient: naive is NaN" if nan_now else "gradient: unchanged")
     ax_grad.legend(loc="lower right", frameon=False, handlelength=1.5)
-    return axes
 
 
 class ScaleDemo(LiveDemo):

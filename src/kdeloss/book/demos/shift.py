@@ -60,6 +60,22 @@ __all__ = [
 
 #: Figure size of the shift demo: the line on top, three panels below.
 SHIFT_FIGSIZE: tuple[float, float] = (6.4, 4.4)
+# The line panel: its height is this factor above the largest density, so the arrows and the
+# point labels (at these fractions of that height) stay clear of the curve's peak.
+DENSITY_HEADROOM = 1.6
+ARROW_HEIGHT = 0.06
+LABEL_HEIGHT = 0.13
+# Marker area (points^2) of a point of weight 1 (a point's area is this times S_j).
+POINT_MARKER_AREA = 200.0
+# Gradient panels: width of a bar, and half-width of the tick at its value at delta = 0;
+# their y-limit is this factor above the largest |gradient| along the whole move.
+BAR_WIDTH = 0.6
+TICK_HALF_WIDTH = 0.38
+GRAD_HEADROOM = 1.15
+# The density on the line: drawn at this many positions, over the span of the target and the
+# points widened by this fraction of it on each side.
+GRID_POINTS = 241
+GRID_MARGIN = 0.1
 
 #: The kernels the demo offers, label -> name.
 SHIFT_KERNELS: dict[str, str] = {
@@ -160,7 +176,9 @@ def _curve(
     cur = gradient_change_curve(
         np.array(z), np.array(x), a, b, deltas, kernel=kernel, bandwidth=bandwidth
     )
-    lim = 1.15 * max(float(np.abs(cur.bin_grads).max()), float(np.abs(cur.interval_grads).max()))
+    lim = GRAD_HEADROOM * max(
+        float(np.abs(cur.bin_grads).max()), float(np.abs(cur.interval_grads).max())
+    )
     return deltas, cur.bin_losses, cur.interval_losses, lim
 
 
@@ -236,7 +254,9 @@ def shift_frame(
     d_bin = round(bin_arrival(x0, c), 12)
     span = max(hi, float(x0.max())) - min(lo, float(x0.min()))
     grid = np.linspace(
-        min(lo, float(x0.min())) - 0.1 * span, max(hi, float(x0.max())) + 0.1 * span, 241
+        min(lo, float(x0.min())) - GRID_MARGIN * span,
+        max(hi, float(x0.max())) + GRID_MARGIN * span,
+        GRID_POINTS,
     )
     dens = np.exp(log_density(zz, xt, grid, kernel=kernel, bandwidth=h))
     return ShiftFrame(
@@ -273,9 +293,17 @@ def shift_frame(
 
 
 def _bars(ax: Axes, g: np.ndarray, g0: np.ndarray, color: str, lim: float) -> None:
+    """Gradient bars ``g`` with ticks at ``g0`` (their values at ``delta = 0``)."""
     idx = np.arange(1, g.size + 1)
-    ax.bar(idx, g, width=0.6, color=color, label="now")
-    ax.hlines(g0, idx - 0.38, idx + 0.38, color=OKABE_ITO["black"], lw=1.6, label=r"at $\delta=0$")
+    ax.bar(idx, g, width=BAR_WIDTH, color=color, label="now")
+    ax.hlines(
+        g0,
+        idx - TICK_HALF_WIDTH,
+        idx + TICK_HALF_WIDTH,
+        color=OKABE_ITO["black"],
+        lw=1.6,
+        label=r"at $\delta=0$",
+    )
     ax.axhline(0.0, color=OKABE_ITO["black"], lw=0.6)
     ax.set_xticks(idx, [f"{i}" for i in idx])
     ax.set_xlabel("point $i$")
@@ -306,31 +334,41 @@ def draw_shift(target: Figure | Sequence[Axes], frame: ShiftFrame) -> list[Axes]
     >>> bool(np.allclose(heights, f.interval_grad))
     True
     """
-    if isinstance(target, Figure):
-        target.clear()
-        gs = target.add_gridspec(2, 3, height_ratios=[1.0, 1.15], hspace=0.62, wspace=0.42)
-        axes = [
-            target.add_subplot(gs[0, :]),
-            target.add_subplot(gs[1, 0]),
-            target.add_subplot(gs[1, 1]),
-            target.add_subplot(gs[1, 2]),
-        ]
-        target.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.11)
-    else:
-        axes = demo_axes(target, 4)
+    axes = _shift_axes(target)
     line, cen, itv, los = axes
-    c = OKABE_ITO
-    f = frame
+    _draw_line(line, frame)
+    _draw_gradient_panels(cen, itv, frame)
+    _draw_loss_curves(los, frame)
+    return axes
 
-    # The line: target interval, density, points now (filled) and at the start (hollow).
+
+def _shift_axes(target: Figure | Sequence[Axes]) -> list[Axes]:
+    """``[line, centre, interval, loss]``: the line above three panels, or given axes."""
+    if not isinstance(target, Figure):
+        return demo_axes(target, 4)
+    target.clear()
+    gs = target.add_gridspec(2, 3, height_ratios=[1.0, 1.15], hspace=0.62, wspace=0.42)
+    axes = [
+        target.add_subplot(gs[0, :]),
+        target.add_subplot(gs[1, 0]),
+        target.add_subplot(gs[1, 1]),
+        target.add_subplot(gs[1, 2]),
+    ]
+    target.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.11)
+    return axes
+
+
+def _draw_line(line: Axes, f: ShiftFrame) -> None:
+    """The line: target interval, density, points now (filled) and at the start (hollow)."""
+    c = OKABE_ITO
     line.axvspan(f.a, f.b, color=c["orange"], alpha=0.25, lw=0, label="target $[a,b]$")
     line.axvline(f.centre, color=c["black"], ls="--", lw=0.8, label="centre $c$")
     line.plot(f.grid, f.density, color=c["blue"], lw=1.5, label=r"model $q(x)$")
-    top = 1.6 * float(f.density.max())
+    top = DENSITY_HEADROOM * float(f.density.max())
     line.scatter(
         f.x0,
         np.full(f.x0.size, 0.0),
-        s=200 * f.weights,
+        s=POINT_MARKER_AREA * f.weights,
         facecolor="none",
         edgecolor=c["black"],
         lw=0.6,
@@ -341,7 +379,7 @@ def draw_shift(target: Figure | Sequence[Axes], frame: ShiftFrame) -> list[Axes]
     line.scatter(
         f.x,
         np.full(f.x.size, 0.0),
-        s=200 * f.weights,
+        s=POINT_MARKER_AREA * f.weights,
         color=c["vermillion"],
         edgecolor=c["black"],
         lw=0.6,
@@ -352,11 +390,11 @@ def draw_shift(target: Figure | Sequence[Axes], frame: ShiftFrame) -> list[Axes]
     for j, (xs, xn) in enumerate(zip(f.x0, f.x, strict=True)):
         line.annotate(
             "",
-            xy=(xn, 0.06 * top),
-            xytext=(xs, 0.06 * top),
+            xy=(xn, ARROW_HEIGHT * top),
+            xytext=(xs, ARROW_HEIGHT * top),
             arrowprops={"arrowstyle": "->", "color": c["black"], "lw": 0.6},
         )
-        line.text(xn, 0.13 * top, f"{j + 1}", ha="center", fontsize="x-small")
+        line.text(xn, LABEL_HEIGHT * top, f"{j + 1}", ha="center", fontsize="x-small")
     line.set_xlim(f.grid[0], f.grid[-1])
     line.set_ylim(0.0, top)
     unit = " (angle, radians)" if f.kernel == "vonmises" else ""
@@ -371,7 +409,10 @@ def draw_shift(target: Figure | Sequence[Axes], frame: ShiftFrame) -> list[Axes]
         loc="upper center", ncols=5, frameon=False, fontsize="x-small", bbox_to_anchor=(0.5, 1.0)
     )
 
-    # The bars.
+
+def _draw_gradient_panels(cen: Axes, itv: Axes, f: ShiftFrame) -> None:
+    """The gradient bars at the centre bin and on the whole interval, against ``delta = 0``."""
+    c = OKABE_ITO
     held = f.kernel == "laplace"
     _bars(cen, f.bin_grad, f.bin_grad0, c["blue"], f.grad_limit)
     state = "held" if held and f.bin_held else "moving"
@@ -385,7 +426,10 @@ def draw_shift(target: Figure | Sequence[Axes], frame: ShiftFrame) -> list[Axes]
     )
     itv.set_ylabel(r"$\partial L/\partial z_i$")
 
-    # The losses against delta, with the arrivals marked.
+
+def _draw_loss_curves(los: Axes, f: ShiftFrame) -> None:
+    """The losses against ``delta``, with the arrivals at the interval and the centre marked."""
+    c = OKABE_ITO
     los.plot(f.curve_deltas, f.curve_interval_loss, color=c["bluish_green"], lw=1.5, label="$L$")
     los.plot(
         f.curve_deltas, f.curve_bin_loss, color=c["blue"], lw=1.5, ls="-.", label="$-\\log q(c)$"
@@ -398,7 +442,6 @@ def draw_shift(target: Figure | Sequence[Axes], frame: ShiftFrame) -> list[Axes]
     los.set_ylabel("loss")
     los.set_title(f"losses: $L={f.interval_loss:.3f}$", fontsize="small")
     los.legend(loc="upper right", frameon=False, fontsize="xx-small")
-    return axes
 
 
 class ShiftDemo(LiveDemo):
