@@ -130,7 +130,12 @@ def demo_from_output(data: dict) -> Any:
 
     html = data["text/html"]
     src, state = _script_value(html, "src"), _script_value(html, "state")
-    classes = [c for c in _subclasses(live.LiveDemo) if c._module]
+    # the book's demos only (tests may define their own subclasses of LiveDemo)
+    classes = [
+        c
+        for c in _subclasses(live.LiveDemo)
+        if c._module and c.__module__.startswith("kdeloss.book.demos")
+    ]
     (cls,) = [c for c in classes if live.demo_module(c._module) == src]
     demo = cls(**state)
     assert demo.demo_state() == state, "the rebuilt demo does not have the page's state"
