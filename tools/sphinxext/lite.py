@@ -22,6 +22,15 @@ and names their folder in ``KDELOSS_LITE_WHEELS``. When that variable is set, th
 jupyterlite_sphinx's build is run from ``_build/lite-cache`` rather than the repository, so
 doit's task database stays out of the work tree (see ``_run_lite_build``).
 
+Why not ``jupyterlite_sphinx``'s own ``notebooklite`` directive (checked against 0.23.0)? It
+does convert a ``.md`` chapter with jupytext and can draw a new-tab button, which would
+replace the conversion and the link here (about 40 lines), but it cannot add the first cell
+that installs ``kdeloss`` from the shipped wheels (it can only strip tagged cells, so that
+cell would have to live, hidden, in every chapter's source), it writes the converted
+notebooks into the source tree (``jupyterlite_content_dir``), and it would be one more
+directive to keep in every chapter. The build orchestration, the wheels, the offline fixes
+and the checks would stay as they are, so this extension keeps doing all of it.
+
 Without ``KDELOSS_LITE_WHEELS`` (a plain ``jupyter-book build``, the tiny books of
 ``tests/test_build_strict.py``) it does nothing, so those builds stay fast and offline.
 Pyodide itself is never part of the site: the kernel loads it from its CDN when launched.
