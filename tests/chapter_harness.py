@@ -126,27 +126,22 @@ def _script_value(html: str, name: str) -> Any:
 def demo_from_output(data: dict) -> Any:
     """The live demo an output shows, rebuilt from its rendition: the class whose module
     the page embeds, with the state the page mounts."""
+    from kdeloss.book import demos
     from kdeloss.book.demos import live
 
     html = data["text/html"]
     src, state = _script_value(html, "src"), _script_value(html, "state")
-    # the book's demos only (tests may define their own subclasses of LiveDemo)
-    classes = [
+    # the demos the package exports, by name: a module imported twice in one test session
+    # (doctests) leaves two class objects behind, so subclasses are not looked up
+    classes = {
         c
-        for c in _subclasses(live.LiveDemo)
-        if c._module and c.__module__.startswith("kdeloss.book.demos")
-    ]
+        for c in vars(demos).values()
+        if isinstance(c, type) and issubclass(c, live.LiveDemo) and c._module
+    }
     (cls,) = [c for c in classes if live.demo_module(c._module) == src]
     demo = cls(**state)
     assert demo.demo_state() == state, "the rebuilt demo does not have the page's state"
     return demo
-
-
-def _subclasses(cls: type) -> list[type]:
-    out = []
-    for sub in cls.__subclasses__():
-        out += [sub, *_subclasses(sub)]
-    return out
 
 
 def drive(demo: Any) -> list[tuple[str, bool]]:
