@@ -22,6 +22,7 @@ and gradient exact for points a million bandwidths away from the target.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -258,6 +259,31 @@ def weighted_log_rows(
     return covered, lead, terms
 
 
+def _line_split(
+    t: np.ndarray,
+    x: np.ndarray,
+    h: float,
+    dist: Callable[[np.ndarray], np.ndarray],
+    log_weights: np.ndarray | None,
+    split: np.ndarray | None,
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What a kernel on the line needs to split its rows: the position scale ``sc``
+    (:func:`_scale`), ``t`` and ``x`` as a column and a row, the split point ``p`` of each row
+    (the largest ``log S - dist(d / h)``, or ``split``), its position and its displacement
+    ``(t - x_p) / h``. Displacements are formed scaled, so they never overflow.
+    """
+    sc = _scale(t, x)
+    tt, xj = t[:, None], x[None, :]
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = (sc * tt - sc * xj) / h / sc
+        p, xp = _split_point(x, -dist(s), log_weights, split)
+    return sc, tt, xj, p, xp, s[np.arange(t.size), p]
+
+
+def _half_square(s: np.ndarray) -> np.ndarray:
+    return 0.5 * s * s
+
+
 def _split_point(
     x: np.ndarray,
     log_k: np.ndarray,
@@ -401,13 +427,8 @@ class Laplace(Kernel):
         # sign_j * (x_j + x_p - 2t) across it (a compensated sum). Never the difference of
         # two large |d|.
         h = self.bandwidth
-        sc = _scale(t, x)
+        sc, tt, xj, p, xp, dp = _line_split(t, x, h, np.abs, log_weights, split)
         with np.errstate(over="ignore", invalid="ignore"):
-            tt = t[:, None]
-            xj = x[None, :]
-            d = sc * tt - sc * xj  # scaled displacements: never overflow
-            p, xp = _split_point(x, -np.abs(d) / h / sc, log_weights, split)
-            dp = d[np.arange(t.size), p] / h / sc
             sigp = np.sign(xp - t)[:, None]
             sig = np.sign(xj - tt)
             sig = np.where(sig == 0.0, -sigp, sig)  # a point at t: |d_j| = 0, either side
@@ -489,13 +510,8 @@ class Gaussian(Kernel):
         # d_j**2 - d_p**2 = (x_p - x_j) * (2t - x_j - x_p), both factors from positions,
         # each divided by h before they are multiplied (h**2 may under- or overflow).
         h = self.bandwidth
-        sc = _scale(t, x)
+        sc, tt, xj, p, xp, dp = _line_split(t, x, h, _half_square, log_weights, split)
         with np.errstate(over="ignore", invalid="ignore"):
-            tt = t[:, None]
-            xj = x[None, :]
-            d = sc * tt - sc * xj  # scaled displacements: never overflow
-            p, xp = _split_point(x, -0.5 * (d / h / sc) ** 2, log_weights, split)
-            dp = d[np.arange(t.size), p] / h / sc
             xpc = xp[:, None]
             near = (sc * xpc - sc * xj) / h
             far = _mid_gap(tt, xj, xpc, sc) / h
