@@ -75,11 +75,12 @@ from .kernels import (
 from .logspace import (
     LOG_WEIGHT_FLOOR,
     log_softmax,
-    logaddexp,
     mean_of_logs,
     row_logsumexp,
+    two_sum,
     uncovered_bin_error,
     unrepresentable_error,
+    with_background,
 )
 
 __all__ = [
@@ -377,16 +378,6 @@ def _finish(
     return float(-mean_of_logs(logq)), grad
 
 
-def _background(log_model: np.ndarray, eps: float, log_u: float) -> tuple[np.ndarray, np.ndarray]:
-    """``log q`` and ``pi`` for ``q = (1 - eps) q_model + eps u`` (``eps > 0``)."""
-    log_fit = math.log1p(-eps) + log_model
-    logq = logaddexp(log_fit, np.full(log_model.shape, math.log(eps) + log_u))
-    return logq, np.exp(log_fit - logq)
-
-
-_logaddexp = logaddexp
-
-
 def _uncovered(what: str, m: int, tm: float, kern: Kernel | None = None) -> ValueError:
     """A bin no kernel covers or, for a kernel positive everywhere, one whose ``log q``
     overflows."""
@@ -641,7 +632,7 @@ def direct(
                 logq[i0:i1] = log_model
                 weight = 1.0 / total
             else:
-                logq[i0:i1], pi[i0:i1] = _background(log_model, eps, log_u)
+                logq[i0:i1], pi[i0:i1] = with_background(log_model, eps, log_u)
                 weight = pi[i0:i1] / total
             acc += weight @ e
         return acc, None
@@ -679,21 +670,6 @@ _ANCHOR_PASSES = 4
 # A loss larger than this in size is recomputed as sum(log q / M): the plain mean of logs
 # near 1e308 can overflow.
 _HUGE_LOG = 1e300
-
-
-def _log_weights(z: np.ndarray) -> np.ndarray:
-    """``log softmax(z)`` as ``(z - max z) - log sum e^{z - max z}``.
-
-    Subtracting the maximum first keeps each result exact to rounding of its own size;
-    ``z - (max z + log sum)`` loses ``u |max z|`` (``1e-11`` at ``z ~ 1e5``).
-
-    Examples
-    --------
-    >>> _log_weights(np.array([1e5, 1e5]))
-    array([-0.69314718, -0.69314718])
-    """
-    rel = z - float(z.max())
-    return rel - math.log(float(np.exp(rel).sum()))
 
 
 def _intervals(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -794,21 +770,6 @@ def _affine_scan(c: np.ndarray, v: np.ndarray) -> np.ndarray:
         c[s:] = c[s:] * c[:-s]
         s *= 2
     return y
-
-
-def _two_diff(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``a - b = d + e`` exactly: ``d`` the rounded difference, ``e`` its rounding error.
-
-    Examples
-    --------
-    >>> _two_diff(np.array([1e16]), np.array([1.0]))
-    (array([1.e+16]), array([-1.]))
-    """
-    with np.errstate(over="ignore", invalid="ignore"):
-        d = a - b
-        back = d - a
-        e = (a - (d - back)) + (-b - back)
-    return d, np.where(np.isfinite(e), e, 0.0)
 
 
 def _segments(keys: np.ndarray) -> np.ndarray:
@@ -985,7 +946,7 @@ def _linear_path(
         logq, pi = log_model, None
         np.reciprocal(q, out=sums[0])
     else:
-        logq, pi = _background(log_model, eps, log_u)
+        logq, pi = with_background(log_model, eps, log_u)
         np.divide(pi, q, out=sums[0])
     del q
     sums[1] = sums[0]  # c_m = pi_m / q_m, sent back both ways
@@ -1061,8 +1022,8 @@ def _log_path(
     # left against right at each bin: (ls_l - ls_r) - (d_l - d_r) / h + (o_l - o_r)
     (ls_l, x_l, ol), (ls_r, x_r, orr) = left, right
     some_l, some_r = ol > -np.inf, orr > -np.inf
-    dl, el = _two_diff(t, np.where(some_l, x_l, t))
-    dr, er = _two_diff(np.where(some_r, x_r, t), t)
+    dl, el = two_sum(t, -np.where(some_l, x_l, t))
+    dr, er = two_sum(np.where(some_r, x_r, t), -t)
     with np.errstate(over="ignore", invalid="ignore"):
         gap = (ls_l - ls_r) - ((dl - dr) + (el - er)) / h + (ol - orr)
         gap = np.where(
@@ -1089,7 +1050,7 @@ def _log_path(
     else:
         with np.errstate(invalid="ignore"):
             log_model = np.where(np.isnan(log_model), -np.inf, log_model)
-        logq, pi = _background(log_model, eps, log_u)
+        logq, pi = with_background(log_model, eps, log_u)
         weight = pi
 
     # sum_m pi_m r_j(t_m): along the left sums, H_m = w_m rho_m + kept_{m+1} H_{m+1}
@@ -1135,10 +1096,11 @@ def sorted_laplace(
     are proportional on all bins, so merging them is exact), and points at or right of the
     last bin one whose sum enters ``R_{M-1}``.
 
-    Two paths compute this (``method="sorted"`` keeps its name; nothing is sorted). Neither
-    falls back to ``"direct"``: there is no regime without an exact near-linear algorithm.
-    Steps: :func:`_log_weights`, :func:`_intervals` (which interval each point is in), then
-    :func:`_linear_path`, or :func:`_log_path` when the first declines.
+    Two paths compute this (``method="sorted"`` keeps its name; nothing is sorted); only
+    positions or a bandwidth within reach of the float limit (``2^1000``) go to
+    ``"direct"``. Steps: :func:`kdeloss.logspace.log_softmax`, :func:`_intervals` (which
+    interval each point is in), then :func:`_linear_path`, or :func:`_log_path` when the
+    first declines.
 
     *Linear* (the usual case; ``O(N + M)`` time and memory): weights scaled so that the
     largest is 1, one ``np.bincount`` per side for the interval sums, the recursions with
@@ -1166,25 +1128,24 @@ def sorted_laplace(
 
     *Log space* (bins far from all the mass, bandwidths far below the bin spacing, huge logit
     spreads; ``O(N log N + M log M)``): every sum is held as an anchor point ``p`` (its largest
-    term) and an offset ``o``, ``log L_m = log S_p - (t_m - x_p)/h + o``. A sum keeps its
-    anchor and offset as it decays from bin to bin, so two sums on one side of a bin compare by
-    ``(z_p - z_p') + (x_p - x_p')/h + (o - o')``, differences of logits and of positions, and
-    the two sides by ``(t_m - x_p) - (x_p' - t_m)`` with both distances' rounding errors kept
-    (:func:`_two_diff`): no large exponent is ever subtracted from another (``log S_p`` itself
-    enters only the loss). Each interval's sum gets its anchor and its members' shares from
-    differences of logits and positions (:func:`_anchor`); the sums over the bins are prefix
-    sums by recursive doubling (:func:`_anchored_scan`). The gradient comes from fractions
-    only: at each bin the fraction of ``q`` from the left, the fraction of the left sum carried
-    from the previous bin, each point's share of its interval's sum, all in ``[0, 1]`` and each
-    the ``expit`` of one such difference; the backward sums run over those fractions
-    (:func:`_affine_scan`), so a bin ``10^300`` bandwidths from every point, or balanced
-    between two points ``10^11`` bandwidths away, still gets its responsibilities to rounding.
-    Error: each compared exponent is off by ``u`` times the size of its own difference (``(x_p
-    - x_p')/h``, ``z_p - z_p'``), ``ceil(log2 M)`` doubling steps add ``2 u`` each to the
-    offsets, and the fractions and backward sums ``(2 log2 M + 6) u``: the loss within ``(2
-    log2 M + 6) u`` relative to ``max(1, mean |log q|)``, the gradient within ``(4 log2 M + 12)
-    u`` absolute (``1e-14`` for ``M = 10^6``), beyond what rounding of the inputs' own
-    differences already decides.
+    term) and an offset ``o``, ``log L_m = log S_p - (t_m - x_p)/h + o``. A sum keeps its anchor
+    and offset as it decays from bin to bin, so two sums on one side of a bin compare by ``(z_p -
+    z_p') + (x_p - x_p')/h + (o - o')``, differences of logits and of positions, and the two sides
+    by ``(t_m - x_p) - (x_p' - t_m)`` with both distances' rounding errors kept
+    (:func:`kdeloss.logspace.two_sum`): no large exponent is ever subtracted from another (``log
+    S_p`` itself enters only the loss). Each interval's sum gets its anchor and its members' shares
+    from differences of logits and positions (:func:`_anchor`); the sums over the bins are prefix
+    sums by recursive doubling (:func:`_anchored_scan`). The gradient comes from fractions only: at
+    each bin the fraction of ``q`` from the left, the fraction of the left sum carried from the
+    previous bin, each point's share of its interval's sum, all in ``[0, 1]`` and each the
+    ``expit`` of one such difference; the backward sums run over those fractions
+    (:func:`_affine_scan`), so a bin ``10^300`` bandwidths from every point, or balanced between
+    two points ``10^11`` bandwidths away, still gets its responsibilities to rounding. Error: each
+    compared exponent is off by ``u`` times the size of its own difference (``(x_p - x_p')/h``,
+    ``z_p - z_p'``), ``ceil(log2 M)`` doubling steps add ``2 u`` each to the offsets, and the
+    fractions and backward sums ``(2 log2 M + 6) u``: the loss within ``(2 log2 M + 6) u`` relative
+    to ``max(1, mean |log q|)``, the gradient within ``(4 log2 M + 12) u`` absolute (``1e-14`` for
+    ``M = 10^6``), beyond what rounding of the inputs' own differences already decides.
 
     Raises ``ValueError`` ("bandwidth: ...") if a bin is more than about ``1e308``
     bandwidths from every point and there is no background (``log q`` is not a float).
@@ -1226,7 +1187,7 @@ def sorted_laplace(
     """
     if _near_the_float_limit(x, t, h):
         return direct(z, x, t, Laplace(h), eps, log_u)
-    ls = _log_weights(z)
+    ls = log_softmax(z)
     kp, ends = _intervals(x, t)
     got = _linear_path(ls, x, t, h, kp, ends, eps, log_u)
     if got is not None:
@@ -1543,7 +1504,7 @@ def _fft_on_grid(
         gamma = np.divide(1.0, qb, out=qb)
     else:
         log_model += ktop
-        logq, pi = _background(log_model, eps, log_u)
+        logq, pi = with_background(log_model, eps, log_u)
         loss = -float(logq.mean())
         gamma = np.divide(pi, qb, out=qb)
 
@@ -1677,22 +1638,16 @@ def _fallback(
 
 def _first_at_least(a: np.ndarray, c: float) -> np.ndarray:
     """The smallest float ``>= a - c`` in exact arithmetic (``a - c`` rounded, then nudged)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        s = a - c
-        bb = s - a
-        err = (a - (s - bb)) + (-c - bb)  # s + err == a - c exactly (TwoSum)
-    up = np.isfinite(err) & (err > 0.0)
-    return np.where(up, np.nextafter(s, np.inf), s)
+    s, err = two_sum(a, -c)  # s + err == a - c exactly
+    with np.errstate(over="ignore"):
+        return np.where(err > 0.0, np.nextafter(s, np.inf), s)
 
 
 def _last_at_most(a: np.ndarray, c: float) -> np.ndarray:
     """The largest float ``<= a + c`` in exact arithmetic."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        s = a + c
-        bb = s - a
-        err = (a - (s - bb)) + (c - bb)
-    down = np.isfinite(err) & (err < 0.0)
-    return np.where(down, np.nextafter(s, -np.inf), s)
+    s, err = two_sum(a, c)
+    with np.errstate(over="ignore"):
+        return np.where(err < 0.0, np.nextafter(s, -np.inf), s)
 
 
 def _log_pair_add(
@@ -1791,7 +1746,7 @@ def _box_sorted(
         logq, pi = log_model, None
         log_pi = np.zeros(m)
     else:
-        logq, pi = _background(log_model, eps, log_u)
+        logq, pi = with_background(log_model, eps, log_u)
         with np.errstate(divide="ignore"):
             log_pi = np.log(pi)
     # r_bar_j M = sum_m pi_m S_j / W_m over the bins within h/2 of x_j

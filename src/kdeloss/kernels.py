@@ -29,6 +29,7 @@ import numpy as np
 from scipy.special import gammaln, i0e, log_ndtr, ndtr
 
 from ._validate import as_bandwidth, as_scalar
+from .logspace import logit_gaps, two_sum
 
 __all__ = [
     "KERNELS",
@@ -240,8 +241,6 @@ def weighted_log_rows(
     terms : ndarray, shape (M, N)
         The rest; ``terms[m, p] = 0``.
     """
-    from .logspace import logit_gaps  # logspace does not import kernels
-
     p, offset, rest = kern.split_rows(t, x, log_s.real)
     terms = logit_gaps(z, log_s, p) + rest
     heaviest = terms.real.argmax(axis=1)
@@ -332,10 +331,7 @@ def _mid_gap(t: np.ndarray, xj: np.ndarray, xp: np.ndarray, scale: float) -> np.
     ``x_j + x_p`` is split exactly into a sum and its rounding error (Knuth's two-sum), so
     points far from the origin but close to ``t`` keep their small differences.
     """
-    xs, ps = scale * xj, scale * xp
-    s = xs + ps
-    v = s - xs
-    err = (xs - (s - v)) + (ps - v)
+    s, err = two_sum(scale * xj, scale * xp)
     return ((2.0 * scale) * t - s) - err
 
 
@@ -640,24 +636,16 @@ class VonMises(Kernel):
         with np.errstate(over="ignore", invalid="ignore"):
             tt = t[:, None]
             xj = x[None, :]
-            half = _sin_half(*_two_sum(sc * tt, -sc * xj), scale=sc)
+            half = _sin_half(*two_sum(sc * tt, -sc * xj), scale=sc)
             p, xp = _split_point(x, -2.0 * (half / h) ** 2, log_weights, split)
             hp = half[np.arange(t.size), p]
             xpc = xp[:, None]
-            near = _sin_half(*_two_sum(sc * xpc, -sc * xj), scale=sc) / h
+            near = _sin_half(*two_sum(sc * xpc, -sc * xj), scale=sc) / h
             far = _sin_half(*_mid_gap_terms(tt, xj, xpc, sc), scale=sc) / h
             gap = np.where((near == 0.0) | (far == 0.0), 0.0, near * far)
             rest = -2.0 * gap
             offset = -2.0 * (hp / h) ** 2 + self.log_norm()
         return p, *_finish_rows(offset, rest, log_weights)
-
-
-def _two_sum(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``p + q`` as ``hi + lo`` exactly: ``hi`` the rounded sum, ``lo`` its error (Knuth)."""
-    hi = p + q
-    v = hi - p
-    lo = (p - (hi - v)) + (q - v)
-    return hi, lo
 
 
 def _mid_gap_terms(
@@ -668,8 +656,8 @@ def _mid_gap_terms(
     As an angle nothing may be rounded away: a rounding of ``1e-16`` relative is a whole
     number of turns when the angle is ``1e20``.
     """
-    s, e1 = _two_sum(scale * xj, scale * xp)
-    hi, e2 = _two_sum((2.0 * scale) * t, -s)
+    s, e1 = two_sum(scale * xj, scale * xp)
+    hi, e2 = two_sum((2.0 * scale) * t, -s)
     return hi, e2, -e1
 
 

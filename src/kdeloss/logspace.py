@@ -1,4 +1,4 @@
-r"""Log-space arithmetic shared by every method: one source for each helper.
+r"""Log-space (and exact float) arithmetic shared by every method: one source for each helper.
 
 Nothing in :mod:`kdeloss` divides one density by another or sums densities that may
 underflow. Weights are kept as ``log S = log_softmax(z)``, a density as ``log q`` (a row
@@ -22,8 +22,10 @@ __all__ = [
     "mean_of_logs",
     "row_logsumexp",
     "softmax",
+    "two_sum",
     "uncovered_bin_error",
     "unrepresentable_error",
+    "with_background",
 ]
 
 #: ``log S_j`` is never below this: a weight ``exp(-1e300)`` is 0 in float64 either way, and a
@@ -202,6 +204,43 @@ def unrepresentable_error(m: int, tm: float) -> ValueError:
         f"(x) that log q(t) is below -{np.finfo(float).max:.3g}: the loss is not a float64 "
         "number; widen the bandwidth, or move the points or the target (a, b)"
     )
+
+
+def with_background(
+    log_model: np.ndarray, eps: float, log_u: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``log q`` and ``pi`` for ``q = (1 - eps) q_model + eps u`` (``0 < eps < 1``).
+
+    ``pi = (1 - eps) q_model / q`` is the probability that the model, not the background,
+    explains the bin; ``log_model`` may be ``-inf`` (``pi = 0``) or complex (complex step).
+
+    Examples
+    --------
+    >>> logq, pi = with_background(np.array([0.0, -np.inf]), 0.5, 0.0)
+    >>> np.exp(logq), pi
+    (array([1. , 0.5]), array([0.5, 0. ]))
+    """
+    log_fit = math.log1p(-eps) + log_model
+    logq = logaddexp(log_fit, np.full(log_model.shape, math.log(eps) + log_u))
+    return logq, np.exp((log_fit - logq).real)
+
+
+def two_sum(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``p + q = s + e`` exactly (Knuth's two-sum): ``s`` the rounded sum, ``e`` its error.
+
+    ``e`` is 0 where ``s`` overflows. Used wherever a difference of positions must survive
+    positions far from the origin (the kernels' row splits, the fast methods' thresholds).
+
+    Examples
+    --------
+    >>> two_sum(np.array([1e16]), np.array([-1.0]))
+    (array([1.e+16]), array([-1.]))
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = p + q
+        v = s - p
+        e = (p - (s - v)) + (q - v)
+    return s, np.where(np.isfinite(e), e, 0.0)
 
 
 def log_width(a: float, b: float) -> float:

@@ -34,12 +34,12 @@ from .kernels import Kernel, LogPdf, get_kernel, weighted_log_rows
 from .logspace import (
     log_softmax,
     log_width,
-    logaddexp,
     mean_of_logs,
     row_logsumexp,
     softmax,
     uncovered_bin_error,
     unrepresentable_error,
+    with_background,
 )
 
 __all__ = [
@@ -121,9 +121,8 @@ def density_terms(
         log_model = np.where(covered, log_model, -np.inf)
     if eps == 0.0:
         return log_model, r, np.ones(t.size)
-    log_fit = np.log1p(-eps) + log_model
-    logq = logaddexp(log_fit, np.full(t.size, np.log(eps) + log_u))
-    return logq, r, np.exp((log_fit - logq).real)
+    logq, pi = with_background(log_model, eps, log_u)
+    return logq, r, pi
 
 
 def _core_blocks(

@@ -15,7 +15,7 @@ from _examples import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kdeloss import bin_centers, fast, get_kernel, loss_and_grad
+from kdeloss import bin_centers, fast, get_kernel, log_softmax, loss_and_grad
 from kdeloss.testing import grad_error, loss_error, reference
 
 EXACT = 1e-12
@@ -156,7 +156,7 @@ def test_linear_path_matches_direct_at_4000(kernel_h):
     z, x = r.normal(size=4000), r.normal(size=4000)
     t = bin_centers(-1.0, 1.0, 4000)
     kp, ends = fast._intervals(x, t)
-    assert fast._linear_path(fast._log_weights(z), x, t, kernel_h, kp, ends, 0.0, 0.0) is not None
+    assert fast._linear_path(log_softmax(z), x, t, kernel_h, kp, ends, 0.0, 0.0) is not None
     ref = fast.direct(z, x, t, get_kernel("laplace", kernel_h))
     loss, grad = fast.sorted_laplace(z, x, t, kernel_h)
     assert abs(loss - ref[0]) <= EXACT * max(1.0, abs(ref[0]))
@@ -259,7 +259,7 @@ def test_linear_path_puts_back_the_rounding_of_the_bin_centres():
     skew = np.cumsum(np.diff(t) - (t[-1] - t[0]) / (t.size - 1)) / h
     assert np.abs(skew).max() > fast._NEGLIGIBLE_SKEW  # the correction runs
     kp, ends = fast._intervals(x, t)
-    assert fast._linear_path(fast._log_weights(z), x, t, h, kp, ends, 0.0, 0.0) is not None
+    assert fast._linear_path(log_softmax(z), x, t, h, kp, ends, 0.0, 0.0) is not None
     for eps in (0.0, 0.2):
         ref = fast.direct(z, x, t, get_kernel("laplace", h), eps, 0.0)
         loss, grad = fast.sorted_laplace(z, x, t, h, eps, 0.0)
@@ -274,7 +274,7 @@ def test_log_path_matches_direct_with_many_bins(eps):
     z, x = r.normal(size=700), r.uniform(0.0, 1.0, size=700)
     t = bin_centers(0.0, 60.0, 5000)
     kp, ends = fast._intervals(x, t)
-    assert fast._linear_path(fast._log_weights(z), x, t, 0.05, kp, ends, 0.0, 0.0) is None
+    assert fast._linear_path(log_softmax(z), x, t, 0.05, kp, ends, 0.0, 0.0) is None
     ref = fast.direct(z, x, t, get_kernel("laplace", 0.05), eps, -math.log(60.0))
     loss, grad = fast.sorted_laplace(z, x, t, 0.05, eps, -math.log(60.0))
     assert abs(loss - ref[0]) <= EXACT * max(1.0, abs(ref[0]))
