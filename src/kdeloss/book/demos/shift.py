@@ -47,13 +47,13 @@ from .live import LiveDemo
 from .style import demo_axes
 
 __all__ = [
+    "CHANGE_FLOOR",
     "SHIFT_DEFAULTS",
     "SHIFT_FIGSIZE",
     "SHIFT_KERNELS",
     "ShiftDemo",
     "ShiftFrame",
     "draw_shift",
-    "CHANGE_FLOOR",
     "plot_change_curves",
     "plot_change_inset",
     "plot_shift_picture",
