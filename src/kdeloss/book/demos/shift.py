@@ -671,7 +671,7 @@ def plot_change_inset(
     ins.set_xlim(float(dd[0]), float(dd[-1]))
     ins.set_xlabel(r"$\delta$", fontsize="small", labelpad=1)
     ins.set_title("near the arrivals, log scale", fontsize="small", pad=2)
-    ins.tick_params(labelsize="x-small")
+    ins.tick_params(labelsize="small")
     ins.set_facecolor("white")
     ins.set_zorder(5)
     return ins
