@@ -19,8 +19,8 @@ responsibilities at ``t`` and the gradient there do not move, and ``-log q(t)`` 
 
 .. math::
 
-    r(t; \delta) = \operatorname{softmax}\bigl(\log r(t; 0) + g(t; \delta)\bigr), \qquad
-    g_j = \log K(d_j - \delta) - \log K(d_j),
+    r_j(t; \delta) = \operatorname{softmax}_j\bigl(\log r(t; 0)
+    + \log K(d - \delta) - \log K(d)\bigr),
 
 which :func:`log_kernel_change` gives in closed form for the Laplace, Gaussian and von Mises
 kernels.
