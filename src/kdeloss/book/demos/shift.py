@@ -546,7 +546,7 @@ def plot_shift_picture(
     right.set_xticks(idx, [f"{i}" for i in idx])
     right.set_xlabel("point $j$")
     right.set_ylabel(r"responsibility $r_j(t)$")
-    right.set_title(rf"$\max_j|\Delta r_j| = {np.abs(r1 - r0).max():.1e}$")
+    right.set_title(rf"largest change of $r_j$: {np.abs(r1 - r0).max():.1e}")
     right.legend(loc="upper right", frameon=False)
     fig.tight_layout()
     return [left, right]
