@@ -26,8 +26,10 @@ from kdeloss.book.demos import (
     demo_figure,
     draw_scale,
     naive_nan_distance,
+    naive_nan_estimate,
     scale_frame,
 )
+from kdeloss.book.demos.scale import LOG_UNDERFLOW
 
 RNG = np.random.default_rng(7)
 LOG_CS = [-1e4, -800.0, -5.0, 0.0, 3.0, 700.0]
@@ -134,6 +136,33 @@ def test_naive_turns_nan_at_the_threshold() -> None:
     _, g = naive_loss_and_grad(z, 1.0 + d + offsets, 0.0, 1.0, bins=64)
     assert np.isnan(g).all()
     assert math.isnan(naive_nan_distance(z, offsets, hi=10.0))
+
+
+@pytest.mark.parametrize("h", [0.5, 1.0, 2.0])
+def test_nan_estimate_is_in_units_of_h(h: float) -> None:
+    """Exercise scale-ex-underflow: the threshold bounds D/h, not D; the estimate lies just
+    above the measured slide (K is rounded to a subnormal before the product)."""
+    offsets, z = cluster(0, 5, h)
+    est = naive_nan_estimate(z, offsets, bandwidth=h)
+    measured = naive_nan_distance(z, offsets, bandwidth=h, hi=2000.0 * h)
+    assert 0.0 <= (est - measured) / h < 0.5
+    # the same bound read as a bound on D (no division by h) is off by far more at h != 1
+    if h != 1.0:
+        assert abs(est / h - measured) > 100.0
+    with pytest.raises(ValueError, match=r"^offsets:"):
+        naive_nan_estimate(z, offsets[:-1])
+
+
+def test_the_limits_of_double_precision_the_chapter_quotes() -> None:
+    """The scale chapter: e^-600 is about 1e-261, a normal double; the smallest normal double
+    is about e^-708.4 and the smallest subnormal about e^-744.4; products round to zero
+    below 2^-1075."""
+    assert -600.0 / math.log(10.0) == pytest.approx(-260.58, abs=0.01)
+    assert math.exp(-600.0) > np.finfo(float).tiny
+    assert math.log(np.finfo(float).tiny) == pytest.approx(-708.40, abs=0.01)
+    assert math.log(np.nextafter(0.0, 1.0)) == pytest.approx(-744.44, abs=0.01)
+    assert LOG_UNDERFLOW == pytest.approx(-745.13, abs=0.01)
+    assert math.ldexp(1.0, -1075) * 1.0 == 0.0 < math.ldexp(1.0, -1074)
 
 
 def test_frame_is_frozen_and_validates() -> None:

@@ -8,12 +8,16 @@ import numpy as np
 import pytest
 
 from kdeloss.book.demos import (
+    CHANGE_FLOOR,
     SHIFT_DEFAULTS,
     SHIFT_FIGSIZE,
     demo_figure,
     draw_shift,
+    plot_change_curves,
+    plot_change_inset,
     shift_frame,
 )
+from kdeloss.book.shift import gradient_change_curve
 
 D_INT, D_BIN = 0.7, 1.1  # first arrival at [a, b] and at the centre, default configuration
 
@@ -113,3 +117,51 @@ def test_draw_on_given_axes() -> None:
     axes = fig.subplots(2, 2).ravel()
     out = draw_shift(list(axes), shift_frame(0.1))
     assert out == list(axes)
+
+
+def _zoomed_curve():
+    p = SHIFT_DEFAULTS
+    zoom = np.linspace(0.65, 0.8, 61)
+    cur = gradient_change_curve(
+        np.array(p["z"]), np.array(p["x"]), p["a"], p["b"], zoom, bandwidth=p["bandwidth"]
+    )
+    return zoom, cur
+
+
+def test_binned_corner_is_half_a_bin_after_the_unbinned_one() -> None:
+    """Fig. fig-shift-change's inset: the 16-bin gradient leaves rounding level half a bin
+    ((b - a) / (2M) = 0.025) after the unbinned one, and both rise far above rounding."""
+    zoom, cur = _zoomed_curve()
+    assert cur.binned_arrival == pytest.approx(D_INT + 0.8 / 32)
+    held_int = zoom <= cur.interval_arrival + 1e-12
+    held_bin = zoom <= cur.binned_arrival + 1e-12
+    assert cur.interval_change[held_int].max() < 1e-14
+    assert cur.binned_change[held_bin].max() < 1e-14
+    between = ~held_int & held_bin
+    assert between.any() and cur.interval_change[between].min() > 1e-6
+    assert cur.binned_change[~held_bin].min() > 1e-5
+
+
+def test_change_inset_draws_the_curves_on_a_log_scale() -> None:
+    zoom, cur = _zoomed_curve()
+    fig = demo_figure()
+    ax = fig.subplots()
+    curves = {"unbinned": cur.interval_change, "binned": cur.binned_change}
+    marks = {"[a, b]": cur.interval_arrival, "bin centre": cur.binned_arrival}
+    plot_change_curves(ax, zoom, curves, marks)
+    ins = plot_change_inset(ax, zoom, curves, marks)
+    assert ins.get_yscale() == "log" and ins in ax.child_axes
+    assert ins.get_xlabel() and ins.get_title()
+    drawn = [ln.get_ydata() for ln in ins.lines if len(ln.get_ydata()) == zoom.size]
+    assert len(drawn) == 2
+    for ys, ref in zip(drawn, curves.values(), strict=True):
+        np.testing.assert_array_equal(ys, np.maximum(ref, CHANGE_FLOOR))
+    lo, hi = ins.get_ylim()
+    assert lo < CHANGE_FLOOR and hi > cur.interval_change.max()
+    assert "g_i" in ax.get_ylabel() and "Delta" not in ax.get_ylabel()
+
+
+def test_change_inset_rejects_a_bad_floor() -> None:
+    fig = demo_figure()
+    with pytest.raises(ValueError, match=r"^floor:"):
+        plot_change_inset(fig.subplots(), np.array([0.0, 1.0]), {}, floor=0.0)

@@ -40,8 +40,13 @@ def test_laplace_shift_chapter_runs_and_its_widget_redraws() -> None:
         "flat_max",
         "flat_bin_max",
         "prefix_err",
+        "one_side_err",
+        "one_side_r_spread",
     ]:
         assert g[key] < 1e-12, (key, g[key])
+    # fig-shift-change's inset: the 16-bin gradient holds half a bin longer, then moves
+    assert g["arr_binned"] == pytest.approx(g["arr_int"] + 0.8 / 32)
+    assert g["zoom_binned_held"] < 1e-14 and g["zoom_binned_after"] > 1e-6
     assert g["entry_err"] < 1e-3
     assert g["gauss_small"] > 1e-3 and g["vm_small"] > 1e-3
     assert g["gauss_far_gain"] > 0 > g["gauss_near_gain"]

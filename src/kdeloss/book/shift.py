@@ -1,25 +1,26 @@
 r"""The Laplace shift property: every point moves toward the target at one speed.
 
-A point ``x_j`` that moves toward a place ``c`` by ``delta`` goes to
-``x_j + delta * sign(c - x_j)`` (on the circle, ``sign(wrap(c - x_j))``: along the shorter
-arc). The direction is fixed by the starting position, so after reaching ``c`` the point
-keeps going and moves away again. For a bin at ``t`` write
+A point ``x_j`` that moves toward a place ``tbar`` (the target's centre, written
+:math:`\bar t` in the book) by ``delta`` goes to ``x_j + delta * sign(tbar - x_j)`` (on the
+circle, ``sign(wrap(tbar - x_j))``: along the shorter arc). The direction is fixed by the
+starting position, so after reaching ``tbar`` the point keeps going and moves away again.
+For a bin at ``t`` write
 
 .. math::
 
-    u_j(t) = \sigma_j \,(t - x_j), \qquad \sigma_j = \operatorname{sign}(c - x_j),
+    d_j(t) = \sigma_j \,(t - x_j), \qquad \sigma_j = \operatorname{sign}(\bar t - x_j),
 
 the distance still to travel before ``x_j`` reaches ``t`` (negative if ``x_j`` moves away
 from ``t``). After a move by ``delta`` the distance from the point to the bin is
-``|u_j - delta|``. With the Laplace kernel ``log K(d) = -|d|/h - log 2h``, so while
-``delta <= min_j u_j(t)`` every ``log K_j`` grows by the same ``delta / h``: the
+``|d_j - delta|``. With the Laplace kernel ``log K(d) = -|d|/h - log 2h``, so while
+``delta <= min_j d_j(t)`` every ``log K_j`` grows by the same ``delta / h``: the
 responsibilities at ``t`` and the gradient there do not move, and ``-log q(t)`` drops by
 ``delta / h``. Past that point the change is exact too:
 
 .. math::
 
-    r(t; \delta) = \operatorname{softmax}\bigl(\log r(t; 0) + \Delta(t; \delta)\bigr), \qquad
-    \Delta_j = \log K(u_j - \delta) - \log K(u_j),
+    r_j(t; \delta) = \operatorname{softmax}_j\bigl(\log r(t; 0)
+    + \log K(d - \delta) - \log K(d)\bigr),
 
 which :func:`log_kernel_change` gives in closed form for the Laplace, Gaussian and von Mises
 kernels.
@@ -135,10 +136,10 @@ def shift_toward(
 def ahead_distances(
     x: np.ndarray, t: float, *, toward: float | None = None, circular: bool = False
 ) -> np.ndarray:
-    r"""``u_j = sigma_j * (t - x_j)``: how far each point travels before it reaches bin ``t``.
+    r"""``d_j = sigma_j * (t - x_j)``: how far each point travels before it reaches bin ``t``.
 
-    The points move toward ``toward`` (default: ``t`` itself). A negative ``u_j`` means the
-    point moves away from ``t``; on the circle ``t - x_j`` is wrapped first, so ``u_j`` is
+    The points move toward ``toward`` (default: ``t`` itself). A negative ``d_j`` means the
+    point moves away from ``t``; on the circle ``t - x_j`` is wrapped first, so ``d_j`` is
     negative also for a point whose shorter arc to ``t`` runs the other way (it would have to
     cross the antipode of ``t`` to get there).
 
@@ -386,16 +387,17 @@ def entry_change_leading_order(
 ) -> tuple[int, float, np.ndarray]:
     r"""What happens to ``dL/dz`` just after the first point enters ``[a, b]`` (Laplace).
 
-    If point ``k`` is the first to arrive, at the edge ``e`` (``a`` or ``b``) after moving
-    ``delta_1``, then for ``delta = delta_1 + eps`` the bins in the strip of width ``eps``
-    behind it see it move away. To leading order in ``eps``,
+    If point ``k`` is the first to arrive, at the edge ``t*`` (``a`` or ``b``) after moving
+    ``delta_1``, then for ``delta = delta_1 + omega`` (the overshoot ``omega``) the bins in
+    the strip of width ``omega`` behind it see it move away. To leading order in ``omega``,
 
     .. math::
 
         \frac{\partial L}{\partial z_i}(\delta) - \frac{\partial L}{\partial z_i}(0)
-        = \frac{\varepsilon^2}{h (b - a)}\, r_i(e) \bigl([i = k] - r_k(e)\bigr) + O(\varepsilon^3),
+        = \frac{\omega^2}{h (b - a)}\, r_i(t^\ast) \bigl([i = k] - r_k(t^\ast)\bigr)
+        + O(\omega^3),
 
-    with the responsibilities at the edge ``e`` of the starting configuration: the curve
+    with the responsibilities at the edge ``t*`` of the starting configuration: the curve
     leaves its constant value tangentially (second order), and point ``k``'s own component
     rises.
 
@@ -406,7 +408,7 @@ def entry_change_leading_order(
     delta1 : float
         Its arrival, ``min_j dist(x_j, [a, b])``.
     coef : ndarray, shape (N,)
-        The coefficient of ``eps**2``.
+        The coefficient of ``omega**2``.
 
     Examples
     --------

@@ -44,6 +44,7 @@ __all__ = [
     "cluster",
     "draw_scale",
     "naive_nan_distance",
+    "naive_nan_estimate",
     "scale_frame",
 ]
 
@@ -118,6 +119,56 @@ def naive_nan_distance(
         mid = 0.5 * (lo + hi)
         lo, hi = (lo, mid) if is_nan(mid) else (mid, hi)
     return hi
+
+
+#: Natural log of the rounding threshold of a double product: a positive result below
+#: ``2**-1075`` (half the smallest subnormal ``2**-1074``) rounds to zero.
+LOG_UNDERFLOW = -1075.0 * math.log(2.0)
+
+
+def naive_nan_estimate(
+    z: np.ndarray,
+    offsets: np.ndarray,
+    a: float = 0.0,
+    b: float = 1.0,
+    *,
+    bandwidth: float = 1.0,
+    bins: int = 64,
+) -> float:
+    r"""Estimate, without running the naive code, the slide ``D`` at which it returns NaN.
+
+    The naive gradient is ``0/0`` once every product ``S_j K(t - x_j)`` rounds to zero at
+    some bin; the bin farthest from the cluster, ``t_0 = a + (b - a)/(2M)``, goes first.
+    There ``log(S_j K) = log S_j - (b + D + offset_j - t_0)/h - log(2h)``, so the estimate is
+    the slide where the largest of these falls to ``-1075 log 2`` (:data:`LOG_UNDERFLOW`):
+
+    ``D / h = max_j [log S_j - (offset_j + b - t_0)/h - log(2h)] + 1075 log 2``.
+
+    It ignores that ``K`` is itself rounded to a subnormal before the product, so
+    :func:`naive_nan_distance` (which runs the code) lands a little below it.
+
+    Returns
+    -------
+    float
+        The estimated slide ``D``, in the units of ``x`` (``h`` times the bound on ``D/h``).
+
+    Examples
+    --------
+    >>> off = np.array([0.5, 1.0])
+    >>> est = naive_nan_estimate(np.zeros(2), off)
+    >>> bool(0 <= est - naive_nan_distance(np.zeros(2), off) < 1.0)
+    True
+    """
+    h = as_bandwidth(bandwidth)
+    lo, hi = as_interval(a, b)
+    zz = np.asarray(z, dtype=float)
+    off = np.asarray(offsets, dtype=float)
+    if zz.shape != off.shape or zz.ndim != 1 or zz.size == 0:
+        raise ValueError("offsets: expected one offset per logit")
+    t0 = lo + 0.5 * (hi - lo) / int(bins)
+    log_s = zz - np.logaddexp.reduce(zz)
+    top = float(np.max(log_s - (off + hi - t0) / h - math.log(2.0 * h)))
+    return h * (top - LOG_UNDERFLOW)
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:

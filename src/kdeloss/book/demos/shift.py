@@ -47,6 +47,7 @@ from .live import LiveDemo
 from .style import demo_axes
 
 __all__ = [
+    "CHANGE_FLOOR",
     "SHIFT_DEFAULTS",
     "SHIFT_FIGSIZE",
     "SHIFT_KERNELS",
@@ -54,6 +55,7 @@ __all__ = [
     "ShiftFrame",
     "draw_shift",
     "plot_change_curves",
+    "plot_change_inset",
     "plot_shift_picture",
     "shift_frame",
 ]
@@ -544,7 +546,7 @@ def plot_shift_picture(
     right.set_xticks(idx, [f"{i}" for i in idx])
     right.set_xlabel("point $j$")
     right.set_ylabel(r"responsibility $r_j(t)$")
-    right.set_title(rf"$\max_j|\Delta r_j| = {np.abs(r1 - r0).max():.1e}$")
+    right.set_title(rf"largest change of $r_j$: {np.abs(r1 - r0).max():.1e}")
     right.legend(loc="upper right", frameon=False)
     fig.tight_layout()
     return [left, right]
@@ -590,9 +592,86 @@ def plot_change_curves(
     for i, (label, d) in enumerate((marks or {}).items()):
         ax.axvline(d, color=mark_colors[i % 3], ls=":", lw=1.4, label=label)
     ax.set_xlabel(r"distance moved $\delta$")
-    ax.set_ylabel(r"gradient change $\max_i|\Delta g_i|$")
+    ax.set_ylabel(r"gradient change $\max_i|g_i(\delta) - g_i(0)|$")
     ax.set_ylim(bottom=0.0)
     ax.set_xlim(float(deltas[0]), float(deltas[-1]))
     if title:
         ax.set_title(title)
     ax.legend(loc="upper left", frameon=False, fontsize="small")
+
+
+#: Changes below this are drawn at it on a log scale (exact zeros have no logarithm); it lies
+#: below the rounding level ``2**-52`` of a gradient entry of order one.
+CHANGE_FLOOR = 1e-17
+
+
+def plot_change_inset(
+    ax: Axes,
+    deltas: np.ndarray,
+    curves: dict[str, np.ndarray],
+    marks: dict[str, float] | None = None,
+    *,
+    bounds: Sequence[float] = (0.1, 0.13, 0.3, 0.4),
+    floor: float = CHANGE_FLOOR,
+) -> Axes:
+    r"""An inset of :func:`plot_change_curves` on a log scale: the corners near zero.
+
+    A gradient change that stays at rounding level (``1e-16``) and then rises to ``1e-4``
+    is invisible on the linear scale of the main panel; on a log scale the moment it leaves
+    zero, and whether it does so with a corner or smoothly, can be read off. Values below
+    ``floor`` (exact zeros included) are drawn at ``floor``.
+
+    Parameters
+    ----------
+    ax : Axes
+        The main panel; the inset is placed inside it.
+    deltas : array, shape (D,)
+        The distances moved, usually a finer grid over a short window.
+    curves : dict of label -> array, shape (D,)
+        Drawn in the colours and line styles of :func:`plot_change_curves`, in the same order.
+    marks : dict of label -> float, optional
+        Arrival moments, dotted vertical lines in the colours of :func:`plot_change_curves`.
+    bounds : (x0, y0, width, height)
+        Position of the inset in the main panel's axes fraction.
+    floor : float
+        The smallest value drawn, > 0.
+
+    Returns
+    -------
+    Axes
+        The inset, with a logarithmic y axis.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> ins = plot_change_inset(ax, np.array([0.0, 1.0]), {"a": np.array([0.0, 1e-3])})
+    >>> ins.get_yscale(), float(ins.lines[0].get_ydata()[0])
+    ('log', 1e-17)
+    >>> plt.close(fig)
+    """
+    if not floor > 0:
+        raise ValueError(f"floor: expected a positive number, got {floor!r}")
+    dd = np.asarray(deltas, dtype=float)
+    ins = ax.inset_axes(list(bounds))
+    colors = [OKABE_ITO[k] for k in ("blue", "bluish_green", "vermillion", "reddish_purple")]
+    styles = ["-", "--", "-.", ":"]
+    top = floor
+    for i, ys in enumerate(curves.values()):
+        yy = np.maximum(np.asarray(ys, dtype=float), floor)
+        top = max(top, float(yy.max()))
+        ins.plot(dd, yy, color=colors[i % 4], ls=styles[i % 4], lw=1.5)
+    mark_colors = [OKABE_ITO["orange"], OKABE_ITO["black"], OKABE_ITO["sky_blue"]]
+    for i, d in enumerate((marks or {}).values()):
+        ins.axvline(d, color=mark_colors[i % 3], ls=":", lw=1.2)
+    ins.set_yscale("log")
+    ins.set_ylim(floor / 3.0, top * 3.0)
+    ins.set_xlim(float(dd[0]), float(dd[-1]))
+    ins.set_xlabel(r"$\delta$", fontsize="small", labelpad=1)
+    ins.set_title("near the arrivals, log scale", fontsize="small", pad=2)
+    ins.tick_params(labelsize="small")
+    ins.set_facecolor("white")
+    ins.set_zorder(5)
+    return ins
