@@ -199,3 +199,30 @@ def test_reading_order_is_known():
     assert CHAPTERS, "_toc.yml has no numbered chapters"
     assert ORDER[-1] not in CHAPTERS, "the last chapter needs a page after it (an appendix)"
     assert Path(ROOT / f"{ROOT_PAGE}.md").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# book/results.md (source only)
+
+RESULTS = ROOT / "book" / "results.md"
+_STATEMENT = re.compile(
+    r"^`{3,}\{prf:(?:theorem|proposition|corollary)\}[^\n]*\n:label: (\S+)", flags=re.M
+)
+
+
+def test_results_page_links_every_theorem():
+    """Every theorem, proposition and corollary of the book has its entry on the results page."""
+    stated = {}
+    for path in sorted((ROOT / "book").glob("*.md")):
+        if path != RESULTS:
+            for label in _STATEMENT.findall(path.read_text(encoding="utf-8")):
+                stated[label] = path.name
+    assert stated, "no theorem found in book/*.md"
+    live = "\n".join(
+        line
+        for line in RESULTS.read_text(encoding="utf-8").splitlines()
+        if not line.startswith("%")
+    )
+    linked = set(re.findall(r"\{prf:ref\}`([^`<]+?)`", live))
+    missing = sorted(f"{label} ({name})" for label, name in stated.items() if label not in linked)
+    assert not missing, f"book/results.md has no entry for {missing}"
