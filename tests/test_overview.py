@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import re
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -44,3 +48,21 @@ def test_overview_rejects_bad_input(axes2):
         plot_overview(axes2[:1], Z, X, A, B)
     with pytest.raises(ValueError, match=r"^a and b: "):
         plot_overview(axes2, Z, X, 1.0, 0.0)
+
+
+def test_front_page_alt_text_gives_the_drawn_gradient():
+    """The alt text of the front page's picture quotes the gradient that the picture prints."""
+    text = (Path(__file__).resolve().parents[1] / "book" / "intro.md").read_text()
+    call = re.search(
+        r"plot_overview\(\s*axes,\s*(\[[^\]]*\]),\s*(\[[^\]]*\]),\s*([-\d.]+),"
+        r"\s*([-\d.]+),\s*kernel=\"(\w+)\",\s*bandwidth=([\d.]+),\s*bins=(\d+)",
+        text,
+    )
+    assert call, "book/intro.md: the plot_overview call is not where this test looks"
+    z, x = ast.literal_eval(call[1]), ast.literal_eval(call[2])
+    a, b, kernel, h, bins = float(call[3]), float(call[4]), call[5], float(call[6]), int(call[7])
+    _, grad = kdeloss.loss_and_grad(z, x, a, b, kernel=kernel, bandwidth=h, bins=bins)
+    alt = re.search(r"alt: >\n(.*?)\ntags:", text, flags=re.S)
+    assert alt, "book/intro.md: the figure has no alt text"
+    quoted = re.findall(r"[+-]\d\.\d\d", alt[1])
+    assert quoted == [f"{g:+.2f}" for g in grad]
