@@ -181,11 +181,15 @@ def test_notation_glossary_defines_the_terms():
 
 
 def test_the_book_uses_no_retired_symbol():
-    """Symbols the notation retired: machine epsilon is written 2^{-52}; no Kronecker delta."""
+    """Symbols the notation retired: machine epsilon is written 2^{-52}; no Kronecker delta;
+    the target axis is t (x_i are the points)."""
     retired = {
         r"\epsilon_{\mathrm{mach}}": "write machine epsilon as $2^{-52}$",
         r"\delta_{ij}": "write the Iverson bracket [i = j]",
         r"\delta_{iy}": "write the Iverson bracket [i = y]",
+        "q(x)": "a position on the target axis is t: q(t)",
+        "r_i(x)": "a position on the target axis is t: r_i(t)",
+        r"\ell(x)": "a position on the target axis is t: \\ell(t)",
     }
     found = []
     for path in sorted((ROOT / "book").glob("*.md")):
