@@ -8,7 +8,8 @@ chapter in ``_toc.yml``:
 - an unfolded "What's next" paragraph whose first link to another page goes to the next page in
   reading order (the last chapter's to the first appendix);
 - an unfolded "Prerequisites" line whose links to chapters go only to earlier ones;
-- no unfolded link to a later chapter anywhere else (a folded remark may point ahead).
+- no unfolded link to a later chapter anywhere else (a folded remark may point ahead);
+- a link to the note on demos (``demos-note``) if the chapter has a live demo.
 
 And the front page links to the notation and results pages, lists the chapters in reading
 order and holds the note on demos (label ``demos-note``) that the chapters link to.
@@ -121,6 +122,17 @@ def test_no_unfolded_link_to_a_later_chapter(page):
     later = set(CHAPTERS[CHAPTERS.index(page) + 1 :])
     ahead = sorted({t for t in _links(page, article) if t in later})
     assert not ahead, f"{page} links ahead to {ahead} outside a folded remark"
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_a_chapter_with_a_demo_links_the_demos_note(page):
+    """The note on how to use the demos lives on the front page; a demo's chapter links to it."""
+    article = _article(page)
+    if "data-kdeloss-demo" not in (SITE / f"{page}.html").read_text(encoding="utf-8"):
+        return  # no live demo on this page
+    note = f"{ROOT_PAGE}.html#demos-note"
+    hrefs = [urljoin(f"{page}.html", a["href"]) for a in article.find_all("a", href=True)]
+    assert note in hrefs, f"{page} has a live demo but no unfolded link to the demos note"
 
 
 def test_front_page_links_the_reference_pages_and_the_chapters_in_order():
