@@ -13,6 +13,8 @@ checks
 figures
     The figures of the derivation, numerical-checks and responsibility chapters, and
     :func:`~kdeloss.book.figures.markdown_table`, with which every chapter builds its tables.
+overview
+    The front page's picture: the model against its target, weight minus mean responsibility.
 shift
     The Laplace shift property: moves, arrivals, and the closed-form change of ``log K``.
 circle
