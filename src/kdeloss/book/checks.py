@@ -409,15 +409,16 @@ def check_gradients(cases: Sequence[GradientCase], *, step: float | None = None)
 class StepSweep:
     r"""Error of a central difference against its step, with a model that explains it.
 
-    A central difference of ``L`` with step ``h`` has a truncation error
-    ``h^2 |L'''| / 6`` (Taylor's theorem) and a round-off error of about ``EPS |L| / h``
-    (each value of ``L`` is wrong by about ``EPS |L| / 2``, and the difference of two of them
-    is divided by ``2h``). The sum is smallest at ``h* = (3 EPS |L| / |L'''|)^(1/3)``.
+    A central difference of ``L`` with step ``s`` has a truncation error
+    ``s^2 |L'''| / 6`` (Taylor's theorem) and a round-off error of about ``EPS |L| / s``
+    (``EPS = 2^-52``; each value of ``L`` is wrong by about ``EPS |L| / 2``, and the difference
+    of two of them is divided by ``2s``). The sum is smallest at
+    ``s* = (3 EPS |L| / |L'''|)^(1/3)``.
 
     Attributes
     ----------
     steps : ndarray
-        The steps ``h``.
+        The steps ``s``.
     errors : ndarray
         ``|central difference - exact|`` at each step.
     exact : float
@@ -435,12 +436,12 @@ class StepSweep:
     third: float
 
     def truncation(self, steps: np.ndarray | None = None) -> np.ndarray:
-        """Modelled truncation error ``h^2 |L'''| / 6``."""
+        """Modelled truncation error ``s^2 |L'''| / 6``."""
         h = self.steps if steps is None else np.asarray(steps, dtype=float)
         return h**2 * abs(self.third) / 6.0
 
     def roundoff(self, steps: np.ndarray | None = None) -> np.ndarray:
-        """Modelled round-off error ``EPS |L| / h``."""
+        """Modelled round-off error ``EPS |L| / s``."""
         h = self.steps if steps is None else np.asarray(steps, dtype=float)
         return EPS * abs(self.loss) / h
 
