@@ -189,9 +189,9 @@ def test_binning_gaussian_with_equal_end_slopes_is_fourth_order():
 def test_end_slopes_and_balance_reject_what_they_cannot_do():
     inp = _inputs(glued(NC)["binning_inputs"])
     z, x, a, b, h = inp["z"], inp["inside"], inp["a"], inp["b"], inp["h"]
-    with pytest.raises(ValueError, match="^kernel: "):  # Laplace: kinks inside the target
+    with pytest.raises(ValueError, match=r"^kernel: "):  # Laplace: kinks inside the target
         checks.end_slopes(z, x, a, b, kernel="laplace", bandwidth=h)
-    with pytest.raises(ValueError, match="^bracket: "):  # no sign change over the bracket
+    with pytest.raises(ValueError, match=r"^bracket: "):  # no sign change over the bracket
         checks.balance_end_slopes(z, x, a, b, bandwidth=h, bracket=(-6.0, -3.0))
     zb = checks.balance_end_slopes(z, x, a, b, bandwidth=h)
     assert np.array_equal(zb[:-1], z[:-1]) and zb[-1] != z[-1]
