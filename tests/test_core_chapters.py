@@ -1,47 +1,65 @@
-"""The claims of the chapters "Deriving the gradient", "Checking it numerically" and
-"Weight minus responsibility", checked against kdeloss directly (no notebook is executed).
+"""The claims of the chapters "The loss", "Deriving the gradient", the appendix "Checking it
+numerically" and the chapter "EM and convexity".
 
-Each test uses the same problem, seed and threshold logic as the chapter that shows it, so
-the book's statements hold even when the book is not built.
+The first three read the numbers those pages quote from the build (``glued``, see
+``tests/chapter_harness.py``): each chapter was executed once, by the strict build, and these
+tests check that what it glued says what its prose says. Where a test computes anything
+itself, it takes its inputs from the chapter's glue too, never from hand-copied constants.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import sympy as sp
+from chapter_harness import glued
 
 import kdeloss
 from kdeloss.book import checks
-from kdeloss.symbolic import closed_form, gradient, gradient_matches_closed_form, make_symbols
 
-# The binning-error problem (numerical-checks) and the derivation's numeric check.
-ZB = np.array([0.3, -0.4, 0.2, 0.0])
-INSIDE = np.array([-1.6, -0.35, 0.45, 2.1])
-LEFT = np.array([-3.0, -2.2, -1.7, -1.2])
 A, B = -1.0, 1.0
+
+
+def _inputs(entry: dict) -> dict:
+    """A glued dict of inputs with its lists as arrays."""
+    return {k: np.array(v) if isinstance(v, list) else v for k, v in entry.items()}
+
+
+# --- The loss ----------------------------------------------------------------------------
+
+
+def test_loss_chapter_claims():
+    g = glued("loss")
+    for name, mass in g["loss_kernel_masses"].items():
+        assert mass == pytest.approx(1.0, abs=1e-4), name
+    assert g["loss_L"] > g["loss_log_width"]  # loss-ex-bound
+    assert abs(g["loss_grad_sum"]) < 1e-15  # loss-ex-sum
+    inp = _inputs(g["loss_inputs"])
+    L = kdeloss.loss(inp["z"], inp["x"], inp["a"], inp["b"], bandwidth=inp["h"], bins=256)
+    assert L == pytest.approx(g["loss_L"], rel=1e-14)
+    by_bins = g["loss_by_bins"]
+    assert abs(by_bins[1024] - by_bins[256]) < 1e-5 * by_bins[1024]  # "five digits"
 
 
 # --- Deriving the gradient ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n", [2, 3, 4, 5])
-def test_thm_bin_grad_sympy(n):
-    assert gradient_matches_closed_form(n)
+def test_derivation_sympy_steps():
+    g = glued("derivation")
+    assert g["sym_weights_zero"] is True
+    assert g["sym_three_zero"] is True
+    assert g["sym_matches"] == {2: True, 3: True, 4: True, 5: True}
+    assert g["sym_indexed_zero"] is True
 
 
-def test_thm_bin_grad_steps_for_three_points():
-    z, K = make_symbols(3)
-    diffs = [sp.simplify(g - c) for g, c in zip(gradient(z, K), closed_form(z, K), strict=True)]
-    assert diffs == [0, 0, 0]
-    w = sp.symbols("S1:4", positive=True)
-    dl_w = sp.factor(checks.in_weights(gradient(z, K)[0], z, w))
-    q = sum(wj * kj for wj, kj in zip(w, K, strict=True))
-    assert sp.simplify(dl_w - (w[0] - w[0] * K[0] / q)) == 0
-
-
-def test_thm_bin_grad_general_n():
-    assert checks.indexed_derivation().difference == 0
+def test_derivation_picture():
+    g = glued("derivation")
+    s = np.array([g[f"pic_s{k}"] for k in (1, 2, 3)])
+    r = np.array([g[f"pic_r{k}"] for k in (1, 2, 3)])
+    grad = np.array([g[f"pic_g{k}"] for k in (1, 2, 3)])
+    np.testing.assert_allclose(grad, s - r, atol=1e-15)
+    assert r.sum() == pytest.approx(1.0, abs=1e-15)
+    assert s[1] < r[1] and grad[1] < 0  # point 2: small weight, large share
+    assert s[0] == s.max() and r[0] < s[0] and grad[0] > 0  # point 1: the reverse
 
 
 def test_thm_bin_grad_bounds_and_sum():
@@ -55,120 +73,153 @@ def test_thm_bin_grad_bounds_and_sum():
         assert np.all(g < s) and np.all(g > s - 1)
 
 
+def test_derivation_ex_bounds_needs_its_hypotheses():
+    """S_i - 1 < dL/dz_i < S_i needs K > 0 on [a, b] and N >= 2; without them it is attained."""
+    inp = _inputs(glued("derivation")["loss_grad_inputs"])
+    z, x, a, b = inp["z"], inp["x"], inp["a"], inp["b"]
+    g = checks.reference_gradient(z, x, a, b, kernel="laplace", bandwidth=inp["bandwidth"])
+    s = kdeloss.softmax(z)
+    assert np.all((s - 1 < g) & (g < s))
+    # N = 1: the gradient is 0 = S_1 - 1.
+    assert kdeloss.loss_and_grad(z[:1], x[:1], a, b, bins=64)[1][0] == 0.0
+    # A box kernel: point 1 alone covers the target, point 2 none of it.
+    _, g_box = kdeloss.loss_and_grad(z[:2], np.array([0.0, 10.0]), a, b, kernel="box",
+                                     bandwidth=4.0, bins=64)
+    np.testing.assert_allclose(g_box, kdeloss.softmax(z[:2]) - [1.0, 0.0], atol=1e-15)
+
+
 @pytest.mark.parametrize("kernel", ["laplace", "gaussian"])
 def test_thm_loss_grad_on_the_integral(kernel):
-    opts = {"kernel": kernel, "bandwidth": 0.5}
-    rhs = checks.reference_gradient(ZB, INSIDE, A, B, **opts)
+    g = glued("derivation")
+    if kernel == "laplace":  # the chapter's own check
+        assert g["thm_loss_grad_err_value"] < 1e-8
+        errs = [g["binned_grad_err"][m] for m in [16, 64, 256, 1024]]
+    else:  # the same check with the other kernel, on the chapter's problem
+        inp = _inputs(g["loss_grad_inputs"])
+        z, x, a, b = inp["z"], inp["x"], inp["a"], inp["b"]
+        opts = {"kernel": kernel, "bandwidth": inp["bandwidth"]}
+        rhs = checks.reference_gradient(z, x, a, b, **opts)
 
-    def L(v):
-        return checks.reference_loss(v, INSIDE, A, B, **opts)
+        def L(v):
+            return checks.reference_loss(v, x, a, b, **opts)
 
-    lhs = np.array([checks.central_difference(L, ZB, k, 1e-4) for k in range(ZB.size)])
-    assert np.abs(lhs - rhs).max() < 1e-8
-    errs = [
-        np.abs(kdeloss.loss_and_grad(ZB, INSIDE, A, B, bins=m, **opts)[1] - rhs).max()
-        for m in [16, 64, 256, 1024]
-    ]
+        lhs = np.array([checks.central_difference(L, z, k, 1e-4) for k in range(z.size)])
+        assert np.abs(lhs - rhs).max() < 1e-8
+        errs = [
+            np.abs(kdeloss.loss_and_grad(z, x, a, b, bins=m, **opts)[1] - rhs).max()
+            for m in [16, 64, 256, 1024]
+        ]
     ratios = np.array(errs[:-1]) / np.array(errs[1:])
     assert np.all((ratios > 12) & (ratios < 20))  # about 16: second order
 
 
-# --- Checking it numerically ------------------------------------------------------------
+def test_responsibility_is_a_posterior():
+    g = glued("derivation")
+    assert g["post_bayes_err"] < 1e-13  # Bayes' rule with densities
+    assert g["post_softmax_err"] < 1e-13  # softmax of the shifted logits
+    grad = np.array(g["post_weights"]) - np.array(g["post_mean_resp"])
+    assert abs(grad.sum()) < 1e-15
+    # "the two inner points ... descent raises their logits; the two outer ... lowers theirs"
+    assert grad[0] > 0 and grad[1] < 0 and grad[2] < 0 and grad[3] > 0
+    x = g["post_inputs"]["x"]
+    assert x == sorted(x)
+
+
+# --- Checking it numerically (appendix) ---------------------------------------------------
+
+NC = "numerical-checks"
 
 
 def test_three_independent_gradients_over_random_cases():
-    res = checks.check_gradients(checks.random_cases(200, seed=2022))
-    worst = res.worst()
-    assert worst["fd"] < 1e-8
-    assert worst["complex_step"] < 1e-13
-    assert worst["lambdify_bins"] < 1e-13
-    assert worst["lambdify_loss"] < 1e-13
+    g = glued(NC)
+    assert g["n_cases"] == 200
+    assert g["worst_fd_value"] < 1e-8
+    assert g["worst_complex_step_value"] < 1e-13
+    assert g["worst_lambdify_bins_value"] < 1e-13
+    assert g["worst_lambdify_loss_value"] < 1e-13
 
 
 def test_fd_step_sweep_is_a_v():
-    z = np.array([0.4, -0.3, 0.1])
-    x = np.array([-0.8, 0.5, 2.0])
-    sw = checks.fd_step_sweep(
-        z, x, A, B, np.logspace(-1, -13, 49), kernel="gaussian", bandwidth=0.6, bins=128
-    )
-    assert sw.best_error < 1e-10
-    assert 1e-7 < sw.best_step < 1e-3
+    g = glued(NC)
+    best, pred = g["sweep_best_err_value"], g["sweep_estar_value"]
+    assert best < 1e-10
+    assert 1e-7 < g["sweep_best_step_value"] < 1e-3
     # The right arm has slope 2; the left arm grows again by orders of magnitude.
-    big = sw.steps >= 1e-3
-    slope = np.polyfit(np.log(sw.steps[big]), np.log(sw.errors[big]), 1)[0]
-    assert slope == pytest.approx(2.0, abs=0.02)
-    assert sw.errors[-1] > 1e5 * sw.best_error
+    assert g["sweep_right_slope"] == pytest.approx(2.0, abs=0.02)
+    assert g["sweep_smallest_step_err"] > 1e5 * best
     # The model of the theorem is an envelope of the measured errors (round-off scatters
-    # below it), its minimum is the size of the best error, and far from h* the errors are
+    # below it), its minimum is the size of the best error, and far from s* the errors are
     # much larger.
-    assert np.all(sw.errors <= 1.05 * sw.model())
-    assert sw.predicted_error / 10 < sw.best_error <= sw.predicted_error
-    assert sw.errors[0] > 1e4 * sw.predicted_error
-    assert sw.errors[-1] > 1e4 * sw.predicted_error
+    assert g["sweep_envelope"] <= 1.05
+    assert pred / 10 < best <= pred
+    assert g["sweep_first_step_err"] > 1e4 * pred
+    assert g["sweep_smallest_step_err"] > 1e4 * pred
+    assert g["eps_value"] == 2.0**-52
 
 
-def test_complex_step_fails_through_abs_and_positions_are_rejected():
-    d0 = 0.7
-    assert checks.complex_step_derivative(lambda d: np.exp(-np.abs(d)), d0) == 0.0
-    gauss = checks.complex_step_derivative(lambda d: np.exp(-(d**2) / 2), d0)
-    assert gauss == pytest.approx(-d0 * np.exp(-(d0**2) / 2), rel=1e-15)
+def test_complex_step_fails_through_abs_only_and_positions_are_rejected():
+    g = glued(NC)
+    assert g["cs_modulus"] == 0.0  # np.abs: the modulus, imaginary part lost
+    assert g["cs_continued_err"] < 1e-15  # d sign(Re d): the analytic continuation
+    assert g["cs_gauss_err"] < 1e-15
+    inp = _inputs(g["sweep_inputs"])
     with pytest.raises(ValueError, match="x: expected real numbers"):
-        kdeloss.loss(ZB, INSIDE + 1e-30j, A, B)
+        kdeloss.loss(inp["z"], inp["x"] + 1e-30j, inp["a"], inp["b"])
 
 
-@pytest.fixture(scope="module")
-def studies():
-    ms = np.arange(8, 513)
-    return {
-        "gauss": checks.binning_study(ZB, INSIDE, A, B, ms, kernel="gaussian", bandwidth=0.5),
-        "inside": checks.binning_study(ZB, INSIDE, A, B, ms, bandwidth=0.5),
-        "left": checks.binning_study(ZB, LEFT, A, B, ms, bandwidth=0.5),
-    }
+def test_binning_gaussian_is_clean_second_order():
+    g = glued(NC)
+    assert g["gauss_fit"] == pytest.approx(2.0, abs=0.01)
+    assert abs(g["gauss_dbl_min"] - 2.0) < 0.02 and abs(g["gauss_dbl_max"] - 2.0) < 0.02
+    assert g["gauss_cons_min"] > 1.95 and g["gauss_cons_max"] < 2.1
+    assert g["gauss_scaled_spread"] < 0.01
 
 
-def test_binning_gaussian_is_clean_second_order(studies):
-    st = studies["gauss"]
-    assert st.fitted_order() == pytest.approx(2.0, abs=0.01)
-    np.testing.assert_allclose(st.doubling_orders(16), 2.0, atol=0.02)
-    cons = st.consecutive_orders()
-    assert cons.min() > 1.95 and cons.max() < 2.1
-    scaled = st.scaled_errors[st.bins >= 64]
-    assert np.ptp(scaled) < 0.01 * np.abs(scaled).max()
+def test_binning_gaussian_with_equal_end_slopes_is_fourth_order():
+    """cor-binning-smooth, case 2: f'(a) = f'(b) makes the error O(M^-4)."""
+    g = glued(NC)
+    assert g["bal_slope_gap"] < 1e-12
+    assert g["bal_orders"][-1] == pytest.approx(4.0, abs=0.01)
+    assert g["gen_orders"][-1] == pytest.approx(2.0, abs=0.01)
+    assert g["bal_scaled_last"] == pytest.approx(g["bal_limit"], rel=1e-3)
+    assert g["gen_scaled_last"] == pytest.approx(g["gen_limit"], rel=1e-3)
+    assert abs(g["bal_limit"]) > 1e-3  # the fourth-order constant is not zero here
 
 
-def test_binning_laplace_inside_is_erratic(studies):
-    st = studies["inside"]
-    assert st.fitted_order() == pytest.approx(2.0, abs=0.1)  # bounded by C / M^2 ...
-    cons = st.consecutive_orders()
-    assert cons.min() < -100 and cons.max() > 100  # ... but no order from neighbours
-    dbl = st.doubling_orders(16)
-    assert np.ptp(dbl) > 1.0
-    scaled = st.scaled_errors
-    assert scaled.min() < 0 < scaled.max()  # the error even changes sign
+def test_end_slopes_and_balance_reject_what_they_cannot_do():
+    inp = _inputs(glued(NC)["binning_inputs"])
+    z, x, a, b, h = inp["z"], inp["inside"], inp["a"], inp["b"], inp["h"]
+    with pytest.raises(ValueError, match=r"^kernel: "):  # Laplace: kinks inside the target
+        checks.end_slopes(z, x, a, b, kernel="laplace", bandwidth=h)
+    with pytest.raises(ValueError, match=r"^bracket: "):  # no sign change over the bracket
+        checks.balance_end_slopes(z, x, a, b, bandwidth=h, bracket=(-6.0, -3.0))
+    zb = checks.balance_end_slopes(z, x, a, b, bandwidth=h)
+    assert np.array_equal(zb[:-1], z[:-1]) and zb[-1] != z[-1]
+    e = checks.end_slopes(zb, x, a, b, bandwidth=h)
+    assert abs(e.d1_b - e.d1_a) < 1e-12
 
 
-def test_binning_laplace_one_side_is_exact(studies):
-    assert studies["left"].max_abs_error <= 1e-12
+def test_binning_laplace_inside_is_erratic():
+    g = glued(NC)
+    assert g["lap_fit"] == pytest.approx(2.0, abs=0.1)  # bounded by C / M^2 ...
+    assert g["lap_cons_min"] < -100 and g["lap_cons_max"] > 100  # ... no order from neighbours
+    assert g["lap_dbl_spread"] > 1.0
+    assert g["lap_scaled_min"] < 0 < g["lap_scaled_max"]  # the error even changes sign
 
 
-def test_midpoint_kink_model_matches(studies):
-    for st in studies.values():
-        big = st.bins >= 64
-        assert np.abs(st.errors - st.model)[big].max() < 1e-6
+def test_binning_laplace_one_side_is_exact_and_the_model_matches():
+    g = glued(NC)
+    assert g["bin_max_2_value"] <= 1e-12
+    assert g["model_gap_value"] < 1e-6
 
 
 def test_naive_nan_far_away_while_kdeloss_is_exact():
-    z3 = np.array([0.5, -0.2, 0.0])
-    shape = np.array([0.0, 0.4, 1.1])
-    for D, naive_ok in [(2.0, True), (700.0, True), (750.0, False), (1e6, False)]:
-        xD = -D - shape
-        L_n, g_n = kdeloss.naive_loss_and_grad(z3, xD, 0.0, 1.0, bins=64)
-        L, g = kdeloss.loss_and_grad(z3, xD, 0.0, 1.0, bins=64)
-        L_mp, g_mp = checks.mp_loss_and_grad(z3, xD, 0.0, 1.0, bins=64)
-        assert np.all(np.isfinite(g_n)) == naive_ok
-        assert np.isinf(L_n) != naive_ok
-        assert abs(L - L_mp) <= 1e-15 * L_mp
-        assert np.abs(g - g_mp).max() < 2e-15
+    far = glued(NC)["far_results"]
+    assert set(far) == {2.0, 100.0, 700.0, 750.0, 1e4, 1e6}
+    for D, res in far.items():
+        assert res["naive_finite"] == (D <= 700.0), D
+        assert res["loss_rel_err"] <= 1e-15, D
+        assert res["grad_err"] < 2e-15, D
 
 
 # --- Weight minus responsibility ----------------------------------------------------------

@@ -55,7 +55,7 @@ def test_show_points_false(ax):
 
 def test_axes_are_labelled_and_colours_are_okabe_ito(ax):
     art = plot_density(ax, Z, X, A, B)
-    assert ax.get_xlabel() == "position $x$"
+    assert ax.get_xlabel() == "position $t$"
     assert ax.get_ylabel() == "density"
     palette = {c.lower() for c in OKABE_ITO.values()}
     for line in (art.density, art.target):

@@ -15,7 +15,9 @@ The integral and the binning error
     :func:`kinks`, :func:`reference_loss`, :func:`reference_gradient` (adaptive quadrature,
     split at the kinks of ``log q``), :func:`binning_errors`, :func:`local_orders`,
     :func:`fitted_order`, :func:`midpoint_error_model` (the leading error term of the
-    midpoint rule, kinks included), and :func:`binning_study`, which does all of it.
+    midpoint rule, kinks included), and :func:`binning_study`, which does all of it;
+    :func:`end_slopes` and :func:`balance_end_slopes` for the smooth case in which the
+    leading term vanishes.
 Optimality in the weights
     :func:`kkt_ratios` (the optimality test of the weights) and :func:`convexity_gaps`.
 High precision
@@ -407,15 +409,16 @@ def check_gradients(cases: Sequence[GradientCase], *, step: float | None = None)
 class StepSweep:
     r"""Error of a central difference against its step, with a model that explains it.
 
-    A central difference of ``L`` with step ``h`` has a truncation error
-    ``h^2 |L'''| / 6`` (Taylor's theorem) and a round-off error of about ``EPS |L| / h``
-    (each value of ``L`` is wrong by about ``EPS |L| / 2``, and the difference of two of them
-    is divided by ``2h``). The sum is smallest at ``h* = (3 EPS |L| / |L'''|)^(1/3)``.
+    A central difference of ``L`` with step ``s`` has a truncation error
+    ``s^2 |L'''| / 6`` (Taylor's theorem) and a round-off error of about ``EPS |L| / s``
+    (``EPS = 2^-52``; each value of ``L`` is wrong by about ``EPS |L| / 2``, and the difference
+    of two of them is divided by ``2s``). The sum is smallest at
+    ``s* = (3 EPS |L| / |L'''|)^(1/3)``.
 
     Attributes
     ----------
     steps : ndarray
-        The steps ``h``.
+        The steps ``s``.
     errors : ndarray
         ``|central difference - exact|`` at each step.
     exact : float
@@ -433,12 +436,12 @@ class StepSweep:
     third: float
 
     def truncation(self, steps: np.ndarray | None = None) -> np.ndarray:
-        """Modelled truncation error ``h^2 |L'''| / 6``."""
+        """Modelled truncation error ``s^2 |L'''| / 6``."""
         h = self.steps if steps is None else np.asarray(steps, dtype=float)
         return h**2 * abs(self.third) / 6.0
 
     def roundoff(self, steps: np.ndarray | None = None) -> np.ndarray:
-        """Modelled round-off error ``EPS |L| / h``."""
+        """Modelled round-off error ``EPS |L| / s``."""
         h = self.steps if steps is None else np.asarray(steps, dtype=float)
         return EPS * abs(self.loss) / h
 
@@ -755,6 +758,129 @@ def binning_study(
     err = binning_errors(z, x, a, b, ms, kernel=kernel, bandwidth=bandwidth, reference=ref)
     mod = midpoint_error_model(z, x, a, b, ms, kernel=kernel, bandwidth=bandwidth)
     return BinningStudy(ms, err, mod, ref, kinks(x, a, b, kernel=kernel, bandwidth=bandwidth))
+
+
+class EndSlopes(NamedTuple):
+    """Derivatives of ``f = log q`` at the ends of the target (see :func:`end_slopes`)."""
+
+    d1_a: float
+    """``f'(a)``."""
+    d1_b: float
+    """``f'(b)``."""
+    d3_a: float
+    """The third derivative of ``f`` at ``a``."""
+    d3_b: float
+    """The third derivative of ``f`` at ``b``."""
+
+    def second_order_limit(self, a: float, b: float) -> float:
+        """The limit of ``M^2 (L_M - L)``: ``(b - a)(f'(b) - f'(a)) / 24``."""
+        return (b - a) * (self.d1_b - self.d1_a) / 24.0
+
+    def fourth_order_limit(self, a: float, b: float) -> float:
+        """The limit of ``M^4 (L_M - L)`` when ``f'(a) = f'(b)``:
+        ``-7 (b - a)^3 (d3_b - d3_a) / 5760``."""
+        return -7.0 * (b - a) ** 3 * (self.d3_b - self.d3_a) / 5760.0
+
+
+def end_slopes(
+    z: np.ndarray,
+    x: np.ndarray,
+    a: float,
+    b: float,
+    *,
+    kernel: KernelLike = "gaussian",
+    bandwidth: float = 1.0,
+    step: float = 1e-3,
+) -> EndSlopes:
+    r"""First and third derivatives of ``f = log q`` at ``a`` and ``b`` (no kinks allowed).
+
+    ``f'(t) = sum_j r_j(t) (log K)'(t - x_j)`` is exact; the third derivative is the second
+    central difference of ``f'`` with step ``step`` (error ``O(step^2)``). They give the two
+    leading terms of the midpoint rule's error for a smooth ``f``,
+
+    .. math::
+
+        L_M - L = \frac{(b-a)\,(f'(b) - f'(a))}{24\,M^2}
+                  - \frac{7 (b-a)^3 (f'''(b) - f'''(a))}{5760\,M^4} + O(M^{-6}),
+
+    see :meth:`EndSlopes.second_order_limit` and :meth:`EndSlopes.fourth_order_limit`.
+
+    Raises
+    ------
+    ValueError
+        ``kernel: ...`` if ``log q`` has a kink within ``step`` of ``[a, b]``.
+
+    Examples
+    --------
+    One Gaussian point at 0, ``h = 1``: ``f(t) = -t^2/2 + const``, so ``f'(t) = -t`` and the
+    third derivative is 0.
+
+    >>> e = end_slopes([0.0], [0.0], -1.0, 2.0)
+    >>> round(e.d1_a, 12), round(e.d1_b, 12), round(e.d3_a, 6), round(e.d3_b, 6)
+    (1.0, -2.0, 0.0, 0.0)
+    """
+    z, x = as_points(z, x)
+    aa, bb = as_interval(a, b)
+    kern = get_kernel(kernel, bandwidth)
+    if kinks(x, aa - step, bb + step, kernel=kern).size:
+        raise ValueError("kernel: end_slopes needs a log q without kinks near [a, b]")
+    ends = np.array([aa, bb])
+    d1 = _dlogq(z, x, ends, kern, 1.0)
+    up = _dlogq(z, x, ends + step, kern, 1.0)
+    down = _dlogq(z, x, ends - step, kern, 1.0)
+    d3 = (up - 2.0 * d1 + down) / step**2
+    return EndSlopes(float(d1[0]), float(d1[1]), float(d3[0]), float(d3[1]))
+
+
+def balance_end_slopes(
+    z: np.ndarray,
+    x: np.ndarray,
+    a: float,
+    b: float,
+    *,
+    index: int = -1,
+    kernel: KernelLike = "gaussian",
+    bandwidth: float = 1.0,
+    bracket: tuple[float, float] = (-5.0, 5.0),
+) -> np.ndarray:
+    """Logits equal to ``z`` except ``z[index]``, chosen so that ``f'(a) = f'(b)``, ``f = log q``.
+
+    This is the exceptional case of the midpoint rule for a smooth ``log q``: the ``M^-2`` term
+    of the binning error vanishes and the error is ``O(M^-4)`` (:func:`end_slopes`). The root
+    is found by :func:`scipy.optimize.brentq` with ``z[index]`` in ``bracket``.
+
+    Raises
+    ------
+    ValueError
+        ``bracket: ...`` if ``f'(b) - f'(a)`` has the same sign at both ends of ``bracket``.
+
+    Examples
+    --------
+    >>> x = [-1.6, -0.35, 0.45, 2.1]
+    >>> zb = balance_end_slopes([0.3, -0.4, 0.2, 0.0], x, -1.0, 1.0, bandwidth=0.5)
+    >>> round(float(zb[-1]), 6)
+    0.828278
+    >>> e = end_slopes(zb, x, -1.0, 1.0, bandwidth=0.5)
+    >>> bool(abs(e.d1_b - e.d1_a) < 1e-12)
+    True
+    """
+    from scipy import optimize
+
+    z, x = as_points(z, x)
+    kern = get_kernel(kernel, bandwidth)
+
+    def gap(v: float) -> float:
+        zz = z.copy()
+        zz[index] = v
+        e = end_slopes(zz, x, a, b, kernel=kern)
+        return e.d1_b - e.d1_a
+
+    lo, hi = (float(v) for v in bracket)
+    if gap(lo) * gap(hi) > 0:
+        raise ValueError("bracket: f'(b) - f'(a) has the same sign at both ends")
+    out = z.copy()
+    out[index] = optimize.brentq(gap, lo, hi, xtol=1e-14, rtol=4 * EPS)
+    return out
 
 
 def _dlog_kernel(kern: Any, d: np.ndarray) -> np.ndarray:

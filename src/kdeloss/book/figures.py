@@ -156,10 +156,29 @@ def equation(lhs: str, expr: Any, relation: str = "=") -> Any:
     if isinstance(expr, str):
         body = expr
     else:
-        import sympy as sp
-
-        body = sp.latex(expr)
+        body = _latex_iverson(expr)
     return Math(f"{lhs} {relation} {body}")
+
+
+def _latex_iverson(expr: Any) -> str:
+    """``sympy.latex`` with the Kronecker delta written as the Iverson bracket ``[i = j]``
+    (the book's notation).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> i, j = sp.symbols("i j", integer=True)
+    >>> _latex_iverson(2 * sp.KroneckerDelta(i, j))
+    '2 [i = j]'
+    """
+    from sympy.printing.latex import LatexPrinter
+
+    class _Printer(LatexPrinter):
+        def _print_KroneckerDelta(self, e: Any, exp: Any = None) -> str:
+            tex = f"[{self._print(e.args[0])} = {self._print(e.args[1])}]"
+            return f"{tex}^{{{exp}}}" if exp else tex
+
+    return _Printer().doprint(expr)
 
 
 def _shade_target(ax: Axes, a: float, b: float, label: str | None = "target $[a, b]$") -> None:
@@ -359,7 +378,7 @@ def plot_step_sweep(ax: Axes, sweep: StepSweep) -> list[Line2D]:
         "--",
         color=COLORS[1],
         linewidth=1.8,
-        label=r"truncation $h^2 |L'''| / 6$",
+        label=r"truncation $s^2 |L'''| / 6$",
     )
     (rnd,) = ax.loglog(
         h,
@@ -367,16 +386,16 @@ def plot_step_sweep(ax: Axes, sweep: StepSweep) -> list[Line2D]:
         "-.",
         color=COLORS[2],
         linewidth=1.8,
-        label=r"round-off $\varepsilon |L| / h$",
+        label=r"round-off $2^{-52} |L| / s$",
     )
     vline = ax.axvline(
         sweep.predicted_step,
         color=OKABE_ITO["black"],
         linestyle=":",
         linewidth=1.2,
-        label="predicted best step $h^*$",
+        label="predicted best step $s^*$",
     )
-    ax.set_xlabel("step $h$")
+    ax.set_xlabel("step $s$")
     ax.set_ylabel("absolute error of the derivative")
     ax.set_ylim(max(floor / 2, 1e-17), 10 * float(max(shown.max(), 1e-12)))
     ax.legend(frameon=False, fontsize="small", loc="upper center")

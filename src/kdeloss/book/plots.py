@@ -184,7 +184,7 @@ def plot_density(
         label=rf"target $\mathcal{{U}}[{lo:g}, {hi:g}]$",
     )
     ax.fill_between([lo, hi], [height, height], color=OKABE_ITO["orange"], alpha=0.15)
-    (density,) = ax.plot(t, q, color=OKABE_ITO["blue"], linewidth=2, label=r"model $q(x)$")
+    (density,) = ax.plot(t, q, color=OKABE_ITO["blue"], linewidth=2, label=r"model $q(t)$")
     points = None
     if show_points:
         points = ax.scatter(
@@ -197,7 +197,7 @@ def plot_density(
             clip_on=False,
             label=r"points $x_j$ (area $\propto S_j$)",
         )
-    ax.set_xlabel("angle $x$ (radians)" if kern.circular else "position $x$")
+    ax.set_xlabel("angle $t$ (radians)" if kern.circular else "position $t$")
     ax.set_ylabel("density")
     ax.set_xlim(t[0], t[-1])
     # Headroom above the highest curve keeps the legend clear of the data.
