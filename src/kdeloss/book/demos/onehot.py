@@ -226,7 +226,10 @@ def _draw_kernel_panel(top: Axes, frame: OneHotFrame) -> None:
     p = _p_label(frame.hardness)
     cov = list(frame.covering)
     top.fill_between(frame.curve_x, frame.curve_k, color=c["sky_blue"], alpha=0.35, lw=0)
-    top.plot(frame.curve_x, frame.curve_k, color=c["blue"], lw=1.5, label=rf"$K_p(t-x)$, $p={p}$")
+    top.plot(
+        frame.curve_x, frame.curve_k, color=c["blue"], lw=1.5,
+        label=rf"$K_\beta(t-x)$, $\beta={p}$",
+    )
     top.vlines(x, 0.0, frame.kernel_at_points, color=c["blue"], lw=1.0, linestyles=":")
     top.axvline(t, color=c["black"], lw=1.0, ls="--", label=f"bin $t={t:.2f}$")
     top.scatter(
@@ -253,8 +256,8 @@ def _draw_kernel_panel(top: Axes, frame: OneHotFrame) -> None:
     )
     top.set_ylim(0.0, 1.9)
     top.set_yticks([0.0, 0.5, 1.0])
-    top.set_ylabel(r"$K_p(t-x)/K_p(0)$")
-    top.set_title(rf"kernel shape $p={p}$  (1: Laplace, 2: Gaussian, $\infty$: box)")
+    top.set_ylabel(r"$K_\beta(t-x)/K_\beta(0)$")
+    top.set_title(rf"kernel shape $\beta={p}$  (1: Laplace, 2: Gaussian, $\infty$: box)")
     top.legend(loc="upper center", frameon=False, ncols=2, handlelength=1.5, columnspacing=1.0)
 
 

@@ -1,5 +1,5 @@
 // One-hot demo: a smooth kernel hardens into the box, and S - r(t) into S - e_y.
-// Traits: log2p (hardness p = 2^log2p), box (p = infinity), t (the bin), spread (z = spread z0),
+// Traits: log2p (hardness beta = 2^log2p), box (beta = infinity), t (the bin), spread (z = spread z0),
 // and the fixed x, z0, h. Kernel: generalized normal exp(-|d/(h/2)|^p), box |d| <= h/2.
 
 function onehotCompute(p) {
@@ -37,7 +37,7 @@ function onehotDraw(W, R, p) {
   // top panel: kernel at the bin
   const Y1 = linmap(0, 1.25, 150, 30);
   svg("text", { x: L, y: 16, class: "kdl-title" }, s,
-    `kernel shape p = ${p.box ? "∞ (box)" : fmt(2 ** p.log2p, 3)}`);
+    `kernel shape β = ${p.box ? "∞ (box)" : fmt(2 ** p.log2p, 3)}`);
   axisY(s, L, W - Rm, Y1, [0, 0.5, 1], "K(t−x)/K(0)");
   let d = "";
   for (const [u, k] of R.curve) {
@@ -88,7 +88,7 @@ function onehotDraw(W, R, p) {
 }
 
 function onehotLive(R, p) {
-  const hard = p.box ? "the box" : `hardness p = ${fmt(2 ** p.log2p, 3)}`;
+  const hard = p.box ? "the box" : `hardness β = ${fmt(2 ** p.log2p, 3)}`;
   return `With ${hard} and the bin at t = ${fmt(p.t, 2)}, the largest distance from the ` +
     `gradient to S − e_y is ${fmt(R.gap, 2)}, at point x${R.worst + 1}; ` +
     `${R.covering.length === 1 ? `the box covers point x${R.covering[0] + 1}` :
@@ -100,7 +100,7 @@ const SPEC = {
   title: "One-hot demo: the kernel hardens into the box",
   keys: ["log2p", "box", "t", "spread", "x", "z0", "h"],
   controls: [
-    { key: "log2p", label: "hardness log₂ p", min: 0, max: 7, step: 0.01,
+    { key: "log2p", label: "hardness log₂ β", min: 0, max: 7, step: 0.01,
       format: (v) => `p=${fmt(2 ** v, 3)}` },
     { key: "box", label: "box kernel (p = ∞)", kind: "checkbox" },
     { key: "t", label: "bin t", min: (m) => -0.45 * m.get("h"),
