@@ -507,6 +507,8 @@ class Laplace(Kernel):
 
 
 _LOG2 = math.log(2.0)
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_TWO_PI = 2.0 * math.pi
 
 
 def _mp_log_i0e(mp: Any, kappa: Any) -> Any:
@@ -552,8 +554,6 @@ def _mp_const(form: str, h: Any) -> Any:
         value = _MP_CONST_FORMS[form](mp, h)
         _MP_CACHE[key] = value
     return value
-_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-_TWO_PI = 2.0 * math.pi
 
 
 class Gaussian(Kernel):
