@@ -476,7 +476,8 @@ class Laplace(Kernel):
         import mpmath as mp
 
         hh = mp.mpf(self.bandwidth) if h is None else h
-        return _mp_const("laplace", hh) - abs(d) / hh
+        c, inv_h = _mp_const("laplace", hh)
+        return c - abs(d) * inv_h
 
     def split_rows(
         self,
@@ -531,28 +532,38 @@ def _mp_log_i0e(mp: Any, kappa: Any) -> Any:
     return mp.log(total) - mp.log(2 * mp.pi * kappa) / 2
 
 
-# The constants of the built-in kernels' mpmath forms, by kernel and h (at a precision).
-_MP_CONST_FORMS: dict[str, Callable[[Any, Any], Any]] = {
-    "laplace": lambda mp, h: -mp.log(2 * h),
-    "gaussian": lambda mp, h: -mp.log(h) - mp.log(2 * mp.pi) / 2,
-    "box": lambda mp, h: -mp.log(h),
-    "vonmises": lambda mp, h: -mp.log(2 * mp.pi) - _mp_log_i0e(mp, 1 / (h * h)),
+# The constants of the built-in kernels' mpmath forms, by kernel and h (at a precision):
+# (log of the normalising constant, then what each form multiplies or compares with).
+_MP_CONST_FORMS: dict[str, Callable[[Any, Any], tuple[Any, ...]]] = {
+    "laplace": lambda mp, h: (-mp.log(2 * h), 1 / h),
+    "gaussian": lambda mp, h: (-mp.log(h) - mp.log(2 * mp.pi) / 2, 1 / h),
+    "box": lambda mp, h: (-mp.log(h), h / 2, -h / 2),  # h/2 is exact
+    "vonmises": lambda mp, h: (
+        -mp.log(2 * mp.pi) - _mp_log_i0e(mp, 1 / (h * h)),
+        2 / (h * h),
+    ),
 }
-_MP_CACHE: dict[tuple[str, Any, int], Any] = {}
+_MP_CACHE: dict[tuple[str, Any, int], tuple[Any, ...]] = {}
+_MP_LAST: dict[str, tuple[Any, int, tuple[Any, ...]]] = {}
 
 
-def _mp_const(form: str, h: Any) -> Any:
+def _mp_const(form: str, h: Any) -> tuple[Any, ...]:
     """``_MP_CONST_FORMS[form]`` at ``h`` and the working precision, computed once (a
-    reference evaluates ``log K`` at every bin and point)."""
+    reference evaluates ``log K`` at every bin and point, with the same ``h``)."""
     from mpmath import mp
 
-    key = (form, h, mp.prec)
+    prec = mp.prec
+    last = _MP_LAST.get(form)
+    if last is not None and last[0] is h and last[1] == prec:
+        return last[2]
+    key = (form, h, prec)
     value = _MP_CACHE.get(key)
     if value is None:
         if len(_MP_CACHE) >= 256:
             _MP_CACHE.clear()
         value = _MP_CONST_FORMS[form](mp, h)
         _MP_CACHE[key] = value
+    _MP_LAST[form] = (h, prec, value)
     return value
 
 
@@ -610,8 +621,9 @@ class Gaussian(Kernel):
         import mpmath as mp
 
         hh = mp.mpf(self.bandwidth) if h is None else h
-        u = d / hh
-        return _mp_const("gaussian", hh) - mp.ldexp(u * u, -1)
+        c, inv_h = _mp_const("gaussian", hh)
+        u = d * inv_h
+        return c - mp.ldexp(u * u, -1)
 
     def split_rows(
         self,
@@ -668,7 +680,8 @@ class Box(Kernel):
 
         hh = mp.mpf(self.bandwidth) if h is None else h
         # no abs() or negation of d, which would round it to the working precision
-        return _mp_const("box", hh) if -hh / 2 <= d <= hh / 2 else mp.ninf
+        c, half, neg_half = _mp_const("box", hh)
+        return c if neg_half <= d <= half else mp.ninf
 
     def reach(self, log_ratio: float, scale: float | None = None) -> float:
         return 0.5 * (1.0 if scale is None else self.bandwidth / scale)
@@ -728,9 +741,9 @@ class VonMises(Kernel):
 
         # kappa (cos d - 1) - log(2 pi I0(kappa) e^-kappa): no kappa to cancel, at any kappa
         hh = mp.mpf(self.bandwidth) if h is None else h
-        kappa = 1 / (hh * hh)
-        s = mp.sin(d / 2)
-        return _mp_const("vonmises", hh) - 2 * kappa * s * s
+        c, two_kappa = _mp_const("vonmises", hh)
+        s = mp.sin(mp.ldexp(d, -1))  # d/2, exactly
+        return c - two_kappa * s * s
 
     def logpdf(self, d: np.ndarray) -> np.ndarray:
         # kappa*cos(d) - log(2 pi I0(kappa)) with cos(d) - 1 = -2 sin(d/2)**2, and

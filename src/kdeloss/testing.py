@@ -284,10 +284,12 @@ class _Kernel:
 
     def __call__(self, mp: Any, d: Any) -> Any:
         out = self.obj.mp_logpdf(d, self.mh)
-        if out is None or out == mp.ninf:
+        if out is None:
             return None
-        v = mp.mpf(out)
+        v = out if type(out) is mp.mpf else mp.mpf(out)
         if not mp.isfinite(v):
+            if v == mp.ninf:
+                return None
             raise ValueError(f"kernel: mp_logpdf returned {out!r}")
         return v
 
