@@ -24,6 +24,10 @@ symbolic
     SymPy builders for the one-bin loss and its gradient (SymPy imported on demand).
 naive
     The literal density formula, for contrast: it turns to NaN far from the target.
+testing
+    The exact mpmath reference (``reference``, ``reference_at``), the project's error
+    measures and finite and complex-step differences, for tests, chapters and users (not
+    imported with the package; mpmath is imported on demand).
 """
 
 from .kernels import (

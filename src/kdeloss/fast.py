@@ -60,18 +60,9 @@ from typing import NamedTuple, TypeVar
 
 import numpy as np
 import scipy.fft
-from scipy.special import expit, i0e
+from scipy.special import expit
 
-from .kernels import (
-    Box,
-    CustomKernel,
-    Gaussian,
-    Kernel,
-    Laplace,
-    ScaledKernel,
-    VonMises,
-    weighted_log_rows,
-)
+from .kernels import Kernel, Laplace, weighted_log_rows
 from .logspace import (
     LOG_WEIGHT_FLOOR,
     log_softmax,
@@ -233,14 +224,14 @@ def choose_method(
         tol = EXACT_TOL
     elif not (isinstance(tol, int | float) and not isinstance(tol, bool) and tol > 0):
         raise ValueError(f"tol: expected a number > 0 or None, got {tol!r}")
-    laplace = isinstance(kern, Laplace)
+    laplace = kern.exact_fast_path == "sorted"
     size = n_points * n_bins
     if method == "auto":
         if laplace:
             return "sorted" if size > AUTO_SORTED_MIN else "direct"
-        if isinstance(kern, Box):
+        if kern.exact_fast_path == "box_runs":
             return "fft" if size > AUTO_BOX_MIN else "direct"
-        line = not kern.circular and math.isfinite(_length_scale(kern))
+        line = not kern.circular and math.isfinite(kern.length_scale)
         return "fft" if line and tol >= FFT_TOL and size >= AUTO_FFT_MIN else "direct"
     if method == "sorted" and not laplace:
         raise ValueError(f'method: "sorted" needs the Laplace kernel, got {kern.name!r}')
@@ -249,25 +240,12 @@ def choose_method(
             f'method: "fft" needs a kernel on the line, got the circular kernel {kern.name!r}; '
             'use "direct"'
         )
-    if method == "fft" and not math.isfinite(_length_scale(kern)):
+    if method == "fft" and not math.isfinite(kern.length_scale):
         raise ValueError(
             'method: "fft" needs the kernel\'s length scale: give the kernel object a finite '
             '"bandwidth" attribute, or use "direct"'
         )
     return method
-
-
-def _length_scale(kern: Kernel) -> float:
-    while isinstance(kern, ScaledKernel):
-        kern = kern.base
-    h = kern.bandwidth
-    if isinstance(kern, CustomKernel):
-        h = getattr(kern.obj, "bandwidth", math.nan)
-    try:
-        h = float(h)
-    except (TypeError, ValueError):
-        return math.nan
-    return h if h > 0 else math.nan
 
 
 # --------------------------------------------------------------------------------------------
@@ -404,7 +382,8 @@ _FLOAT_LIMIT = 2.0**1000
 
 
 class _FastRows:
-    """Row blocks of ``exp(A - max(log S))`` for the Laplace, Gaussian and von Mises kernels.
+    """Row blocks of ``exp(A - max(log S))`` for the kernels whose :attr:`kdeloss.Kernel.row_form`
+    is ``"abs"`` (Laplace), ``"square"`` (Gaussian) or ``"cosine"`` (von Mises).
 
     ``A[m, j] = log S_j + log K(t_m - x_j) - c`` (``c`` the kernel's normalising constant,
     put back at the end) is formed in units of ``h`` and in coordinates centred near the
@@ -429,17 +408,15 @@ class _FastRows:
         self.ones = np.ones(x.size)
         self.log_n = math.log(x.size)
         self.key: int | None = None
-        if isinstance(kern, VonMises):
+        self.form = kern.row_form
+        if self.form == "cosine":
             k = kern.kappa
             self.ok = 2.0 * k <= _GUARD and float(np.abs(x).max()) <= 1e3
             self.right = np.stack([k * np.cos(x), k * np.sin(x), self.lsn - k])
-            self.const = -math.log(2.0 * math.pi * float(i0e(k)))
         else:
-            self.ok = isinstance(kern, Laplace | Gaussian)
-            if isinstance(kern, Laplace):
-                self.const = -(math.log(2.0) + math.log(kern.bandwidth))
-            elif self.ok:
-                self.const = -(math.log(kern.bandwidth) + 0.5 * math.log(2.0 * math.pi))
+            self.ok = self.form in ("abs", "square")
+        if self.ok:
+            self.const = kern.log_norm()
 
     def _centre(self, tc: np.ndarray) -> float | None:
         h = self.kern.bandwidth
@@ -454,7 +431,7 @@ class _FastRows:
                 self.w = (self.x - self.c) / h
                 # beyond this the products below could overflow: leave it to log_rows
                 self.w_ok = bool(np.abs(self.w).max() < _W_MAX)
-                if isinstance(self.kern, Gaussian) and self.w_ok:
+                if self.form == "square" and self.w_ok:
                     self.cw = self.lsn - 0.5 * self.w * self.w
         return self.c
 
@@ -464,7 +441,7 @@ class _FastRows:
             return None
         kern = self.kern
         const: float | np.ndarray = self.const
-        if isinstance(kern, VonMises):
+        if self.form == "cosine":
             left = np.stack([np.cos(tc), np.sin(tc), np.ones(tc.size)], axis=1)
             np.dot(left, self.right, out=out)
         else:
@@ -476,7 +453,7 @@ class _FastRows:
             smax = float(np.abs(s).max())
             if not smax <= 24.0:  # bins far apart in bandwidths: let log_rows do it
                 return None
-            if isinstance(kern, Laplace):
+            if self.form == "abs":
                 np.subtract.outer(s, self.w, out=out)
                 np.abs(out, out=out)
                 np.subtract(self.lsn, out, out=out)
@@ -493,11 +470,11 @@ class _FastRows:
         # log S_j + log K_j (without c), and so a bound on the depth below it of any term
         # that can matter.
         depth = _RELEVANT - (math.log(low) - self.log_n + self.lmax)
-        if isinstance(kern, Laplace):
+        if self.form == "abs":
             # such a term has |w_j| <= |s_m| + depth and |log S_j| <= depth: its rounding
             # error is below 1.1e-16 (2|s| + 2 depth)
             bound = 2.0 * (smax + depth)
-        elif isinstance(kern, Gaussian):
+        elif self.form == "square":
             depth += 0.5 * smax * smax  # the row sums carry e^{s^2/2}
             reach = smax + math.sqrt(2.0 * depth)  # |w_j| of a term that matters
             bound = smax * reach + 0.5 * reach * reach + depth
@@ -1420,11 +1397,11 @@ def fft(
     """
     if _near_the_float_limit(x, t, kern.bandwidth):
         return direct(z, x, t, kern, eps, log_u)
-    if isinstance(kern, Laplace):
+    if kern.exact_fast_path == "sorted":
         return sorted_laplace(z, x, t, kern.bandwidth, eps, log_u)
-    if isinstance(kern, Box):
+    if kern.exact_fast_path == "box_runs":
         return _box_sorted(z, x, t, kern.bandwidth, eps, log_u)
-    h = _length_scale(kern)
+    h = kern.length_scale
     weights = _Softmax(z)
     for _ in range(2):
         grid = _fft_grid(x, t, kern, h, step)

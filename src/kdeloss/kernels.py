@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from scipy.special import gammaln, i0e, log_ndtr, ndtr
@@ -88,9 +88,40 @@ class Kernel:
     #: ``K(d) > 0`` for every ``d``: a row of ``log_rows`` at ``-inf`` then means that ``log q``
     #: is below the float range (the loss is not a float), not that no kernel covers the bin.
     positive: bool = False
+    #: The exact fast algorithm the methods have for this kernel, if any: ``"sorted"``
+    #: (linear recursions over the bins, :func:`kdeloss.fast.sorted_laplace`, for
+    #: ``log K = -|d|/h + c``) or ``"box_runs"`` (sums over runs of the sorted points and bins,
+    #: for a box); None for none.
+    exact_fast_path: str | None = None
+    #: The form of ``log K(d) - log_norm()`` the direct method's fast row blocks can build
+    #: from centred positions: ``"abs"`` (``-|d|/h``), ``"square"`` (``-d**2/(2 h**2)``) or
+    #: ``"cosine"`` (``kappa (cos d - 1)``, with the kernel's ``kappa``); None for none (the
+    #: rows then come from :meth:`split_rows`).
+    row_form: str | None = None
+    #: ``log K`` is affine in the distance ``|d|`` (Laplace, and wrapped Laplace in the wrapped
+    #: distance): the shift theorem holds, so a point that moves toward a bin without reaching
+    #: it leaves the gradient there unchanged.
+    shift_theorem: bool = False
+    #: ``K`` takes a single value where it is not zero (a box): a bin covered by exactly one
+    #: kernel belongs to that point, the one-hot case.
+    one_hot: bool = False
+    #: :meth:`logpdf` is the library's own and exact to rounding (not a user's function), so
+    #: that a reference may size its working precision from it.
+    exact_logpdf: bool = True
 
     def __init__(self, bandwidth: float = 1.0) -> None:
         self.bandwidth = as_bandwidth(bandwidth)
+
+    @property
+    def length_scale(self) -> float:
+        """The kernel's length unit, for grids: the bandwidth if it is a number > 0, else NaN.
+
+        Examples
+        --------
+        >>> Gaussian(0.5).length_scale, ScaledKernel("box", 1.0, 2.0).length_scale
+        (0.5, 2.0)
+        """
+        return _positive_or_nan(self.bandwidth)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(bandwidth={self.bandwidth!r})"
@@ -114,6 +145,15 @@ class Kernel:
         """``d/dd log K(d)``, away from the kinks."""
         raise NotImplementedError(f"{self.name}: no derivative of log K")
 
+    def kink_slope_jump(self) -> float:
+        """The jump of the slope of ``t -> log K(t - x_j)`` at each of its :meth:`kinks` (for a
+        kernel whose log has corners, not jumps, there)."""
+        raise NotImplementedError(f"{self.name}: no slope jump at the kinks")
+
+    def log_norm(self) -> float:
+        """The constant ``c`` of the :attr:`row_form`: ``log K(d) = form(d) + c``."""
+        raise NotImplementedError(f"{self.name}: no row form")
+
     def log_shift_change(self, u: np.ndarray, delta: float) -> np.ndarray:
         """``log K(u - delta) - log K(u)`` for distances ``u`` from a bin, in closed form:
         the change of a point's log kernel when it moves ``delta`` toward the bin."""
@@ -133,7 +173,13 @@ class Kernel:
 
     def mp_logpdf(self, d: object, h: object = None) -> object:
         """``log K(d)`` in mpmath, at the working precision (for references); ``h`` defaults
-        to the bandwidth."""
+        to the bandwidth; ``-inf`` where ``K = 0``.
+
+        ``d`` is taken as exact (it may carry more digits than the working precision, as an
+        exact difference of two floats does): the built-in kernels decide where ``K = 0``
+        from ``d`` itself, and form no difference of two large numbers, so the result is
+        accurate to the working precision relative to its own size.
+        """
         raise NotImplementedError(f"{self.name}: no mpmath form")
 
     def log_rows(
@@ -219,6 +265,15 @@ class Kernel:
         # the smallest probe from which every farther probe is low too
         tail = np.logical_and.accumulate(low[::-1])[::-1]
         return float(probes[np.argmax(tail)]) if tail.any() else math.inf
+
+
+def _positive_or_nan(h: object) -> float:
+    """``float(h)`` if it is a number > 0 (``inf`` included), else NaN."""
+    try:
+        v = float(h)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+    return v if v > 0 else math.nan
 
 
 def weighted_log_rows(
@@ -366,6 +421,9 @@ class Laplace(Kernel):
 
     name = "laplace"
     positive = True
+    exact_fast_path = "sorted"
+    row_form = "abs"
+    shift_theorem = True
 
     def logpdf(self, d: np.ndarray) -> np.ndarray:
         h = self.bandwidth
@@ -378,6 +436,14 @@ class Laplace(Kernel):
 
     def dlogpdf(self, d: np.ndarray) -> np.ndarray:
         return -np.sign(d) / self.bandwidth
+
+    def kink_slope_jump(self) -> float:
+        """``-2/h``: the slope of ``-|t - x_j|/h`` goes from ``1/h`` to ``-1/h``."""
+        return -2.0 / self.bandwidth
+
+    def log_norm(self) -> float:
+        """``-log(2h)``."""
+        return -(math.log(2.0) + math.log(self.bandwidth))
 
     def log_shift_change(self, u: np.ndarray, delta: float) -> np.ndarray:
         """``delta/h`` while the point has not reached the bin (``delta <= u``), then
@@ -410,7 +476,8 @@ class Laplace(Kernel):
         import mpmath as mp
 
         hh = mp.mpf(self.bandwidth) if h is None else h
-        return -abs(d) / hh - mp.log(2 * hh)
+        c, inv_h = _mp_const("laplace", hh)
+        return c - abs(d) * inv_h
 
     def split_rows(
         self,
@@ -445,6 +512,61 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _TWO_PI = 2.0 * math.pi
 
 
+def _mp_log_i0e(mp: Any, kappa: Any) -> Any:
+    """``log(I0(kappa) e^-kappa)`` at the working precision, for any ``kappa >= 0``."""
+    prec = mp.prec
+    if kappa <= prec:
+        return mp.log(mp.besseli(0, kappa)) - kappa
+    # Asymptotic series I0(k) e^-k = (2 pi k)^-1/2 sum_n ((2n-1)!!)^2 / (n! (8k)^n); its
+    # smallest term is about e^{-2k} < 2^-prec here, and the terms decrease until n ~ 2k.
+    tol = mp.ldexp(mp.mpf(1), -prec - 8)
+    term = mp.mpf(1)
+    total = mp.mpf(1)
+    n = 0
+    while True:
+        n += 1
+        term = term * (2 * n - 1) ** 2 / (8 * kappa * n)
+        total += term
+        if term < tol:
+            break
+    return mp.log(total) - mp.log(2 * mp.pi * kappa) / 2
+
+
+# The constants of the built-in kernels' mpmath forms, by kernel and h (at a precision):
+# (log of the normalising constant, then what each form multiplies or compares with).
+_MP_CONST_FORMS: dict[str, Callable[[Any, Any], tuple[Any, ...]]] = {
+    "laplace": lambda mp, h: (-mp.log(2 * h), 1 / h),
+    "gaussian": lambda mp, h: (-mp.log(h) - mp.log(2 * mp.pi) / 2, 1 / h),
+    "box": lambda mp, h: (-mp.log(h), h / 2, -h / 2),  # h/2 is exact
+    "vonmises": lambda mp, h: (
+        -mp.log(2 * mp.pi) - _mp_log_i0e(mp, 1 / (h * h)),
+        2 / (h * h),
+    ),
+}
+_MP_CACHE: dict[tuple[str, Any, int], tuple[Any, ...]] = {}
+_MP_LAST: dict[str, tuple[Any, int, tuple[Any, ...]]] = {}
+
+
+def _mp_const(form: str, h: Any) -> tuple[Any, ...]:
+    """``_MP_CONST_FORMS[form]`` at ``h`` and the working precision, computed once (a
+    reference evaluates ``log K`` at every bin and point, with the same ``h``)."""
+    from mpmath import mp
+
+    prec = mp.prec
+    last = _MP_LAST.get(form)
+    if last is not None and last[0] is h and last[1] == prec:
+        return last[2]
+    key = (form, h, prec)
+    value = _MP_CACHE.get(key)
+    if value is None:
+        if len(_MP_CACHE) >= 256:
+            _MP_CACHE.clear()
+        value = _MP_CONST_FORMS[form](mp, h)
+        _MP_CACHE[key] = value
+    _MP_LAST[form] = (h, prec, value)
+    return value
+
+
 class Gaussian(Kernel):
     """Gaussian kernel: the normal density with standard deviation ``h``.
 
@@ -457,6 +579,7 @@ class Gaussian(Kernel):
 
     name = "gaussian"
     positive = True
+    row_form = "square"
 
     def logpdf(self, d: np.ndarray) -> np.ndarray:
         h = self.bandwidth
@@ -465,6 +588,10 @@ class Gaussian(Kernel):
 
     def dlogpdf(self, d: np.ndarray) -> np.ndarray:
         return -np.asarray(d, dtype=float) / self.bandwidth**2
+
+    def log_norm(self) -> float:
+        """``-log(h sqrt(2 pi))``."""
+        return -(math.log(self.bandwidth) + 0.5 * math.log(2.0 * math.pi))
 
     def log_shift_change(self, u: np.ndarray, delta: float) -> np.ndarray:
         """``(2 u delta - delta^2) / (2 h^2)``."""
@@ -494,7 +621,9 @@ class Gaussian(Kernel):
         import mpmath as mp
 
         hh = mp.mpf(self.bandwidth) if h is None else h
-        return -(d * d) / (2 * hh * hh) - mp.log(hh * mp.sqrt(2 * mp.pi))
+        c, inv_h = _mp_const("gaussian", hh)
+        u = d * inv_h
+        return c - mp.ldexp(u * u, -1)
 
     def split_rows(
         self,
@@ -533,6 +662,8 @@ class Box(Kernel):
     """
 
     name = "box"
+    exact_fast_path = "box_runs"
+    one_hot = True
 
     def logpdf(self, d: np.ndarray) -> np.ndarray:
         h = self.bandwidth
@@ -548,7 +679,9 @@ class Box(Kernel):
         import mpmath as mp
 
         hh = mp.mpf(self.bandwidth) if h is None else h
-        return -mp.log(hh) if -hh / 2 <= d <= hh / 2 else mp.ninf
+        # no abs() or negation of d, which would round it to the working precision
+        c, half, neg_half = _mp_const("box", hh)
+        return c if neg_half <= d <= half else mp.ninf
 
     def reach(self, log_ratio: float, scale: float | None = None) -> float:
         return 0.5 * (1.0 if scale is None else self.bandwidth / scale)
@@ -574,6 +707,7 @@ class VonMises(Kernel):
     name = "vonmises"
     circular = True
     positive = True
+    row_form = "cosine"
 
     @property
     def kappa(self) -> float:
@@ -605,10 +739,11 @@ class VonMises(Kernel):
     def mp_logpdf(self, d: object, h: object = None) -> object:
         import mpmath as mp
 
+        # kappa (cos d - 1) - log(2 pi I0(kappa) e^-kappa): no kappa to cancel, at any kappa
         hh = mp.mpf(self.bandwidth) if h is None else h
-        kappa = 1 / (hh * hh)
-        log_i0 = mp.log(mp.besseli(0, kappa))
-        return -2 * kappa * mp.sin(d / 2) ** 2 + kappa - mp.log(2 * mp.pi) - log_i0
+        c, two_kappa = _mp_const("vonmises", hh)
+        s = mp.sin(mp.ldexp(d, -1))  # d/2, exactly
+        return c - two_kappa * s * s
 
     def logpdf(self, d: np.ndarray) -> np.ndarray:
         # kappa*cos(d) - log(2 pi I0(kappa)) with cos(d) - 1 = -2 sin(d/2)**2, and
@@ -703,6 +838,7 @@ class WrappedLaplace(Kernel):
     name = "wrapped_laplace"
     circular = True
     positive = True
+    shift_theorem = True
 
     def log_shift_change(self, u: np.ndarray, delta: float) -> np.ndarray:
         """As for :class:`Laplace`, for wrapped distances ``0 <= u_j <= pi`` that shrink
@@ -730,6 +866,7 @@ class WrappedBox(Kernel):
 
     name = "wrapped_box"
     circular = True
+    one_hot = True
 
     def __init__(self, bandwidth: float = 1.0) -> None:
         super().__init__(bandwidth)
@@ -773,6 +910,7 @@ class GeneralizedNormal(Kernel):
         if not p >= 1.0:
             raise ValueError(f"shape: expected a number >= 1 (or inf), got {shape!r}")
         self.shape = p
+        self.one_hot = math.isinf(p)
 
     def __repr__(self) -> str:
         return f"GeneralizedNormal(bandwidth={self.bandwidth!r}, shape={self.shape!r})"
@@ -795,6 +933,19 @@ class CustomKernel(Kernel):
         self.bandwidth = float("nan")
         self.name = getattr(obj, "name", type(obj).__name__)
         self.circular = bool(getattr(obj, "circular", False))
+        self.exact_logpdf = False
+
+    @property
+    def length_scale(self) -> float:
+        """The object's ``bandwidth`` attribute if it has one that is a number > 0, else NaN."""
+        return _positive_or_nan(getattr(self.obj, "bandwidth", math.nan))
+
+    def mp_logpdf(self, d: object, h: object = None) -> object:
+        """The object's own ``mp_logpdf(d, h)``, if it has one."""
+        fn = getattr(self.obj, "mp_logpdf", None)
+        if not callable(fn):
+            raise NotImplementedError(f"{self.name}: no mpmath form")
+        return fn(d, h)
 
     def __repr__(self) -> str:
         return f"CustomKernel({self.obj!r})"
@@ -840,6 +991,7 @@ class ScaledKernel(Kernel):
         self.name = f"scaled_{self.base.name}"
         self.circular = self.base.circular
         self.positive = self.base.positive
+        self.exact_logpdf = self.base.exact_logpdf
 
     def __repr__(self) -> str:
         return f"ScaledKernel({self.base!r}, log_c={self.log_c!r})"
@@ -859,6 +1011,16 @@ class ScaledKernel(Kernel):
 
     def reach(self, log_ratio: float, scale: float | None = None) -> float:
         return self.base.reach(log_ratio, scale)
+
+    @property
+    def length_scale(self) -> float:
+        return self.base.length_scale
+
+    def mp_logpdf(self, d: object, h: object = None) -> object:
+        import mpmath as mp
+
+        v = self.base.mp_logpdf(d, h)
+        return v if v is None else v + mp.mpf(self.log_c)
 
 
 #: The kernels by name, for :func:`get_kernel`. The first four are on the line (von Mises on

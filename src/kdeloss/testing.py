@@ -2,12 +2,16 @@ r"""Reference values and error measures shared by the tests, the chapters and us
 
 :func:`reference` evaluates the binned loss, its gradient and ``log q`` at the bins *exactly*
 (with :mod:`mpmath`, at least 60 significant digits and an unbounded exponent) at the float
-inputs ``z``, ``x``, ``h`` and the float bin centres :func:`kdeloss.bin_centers`. It shares no
-numerical code with the library's log-space algorithms: kernel values are computed from
-exact differences of positions, summed as densities with ``fsum``, and the working precision
-grows with the size of the exponents so that no difference of two large logs loses digits.
+inputs ``z``, ``x``, ``h`` and the float bin centres :func:`kdeloss.bin_centers`;
+:func:`reference_at` does the same at any points ``t``, with any log background density, and
+also returns the responsibilities (a :class:`Reference`). Both share no numerical code with
+the library's log-space algorithms: kernel values come from the kernel's ``mp_logpdf`` at
+exact differences of positions, they are summed as densities with ``fsum``, and the working
+precision grows with the size of the exponents so that no difference of two large logs loses
+digits.
 
-:func:`loss_error` and :func:`grad_error` are the project's error measures:
+:func:`loss_error` and :func:`grad_error` are the project's error measures (:func:`errors`
+gives both for a result and a reference):
 
 .. math::
 
@@ -19,7 +23,8 @@ grows with the size of the exponents so that no difference of two large logs los
 by finite differences, for checks.
 
 Only NumPy and SciPy are imported with this module; :mod:`mpmath` is imported by
-:func:`reference` when it is called (``pip install mpmath``; SymPy brings it along).
+:func:`reference` and :func:`reference_at` when they are called (``pip install mpmath``;
+SymPy brings it along).
 """
 
 from __future__ import annotations
@@ -28,17 +33,20 @@ import math
 import numbers
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 __all__ = [
     "FLOAT_MAX",
+    "Reference",
     "central_difference",
     "complex_step",
+    "errors",
     "grad_error",
     "loss_error",
     "reference",
+    "reference_at",
 ]
 
 #: The largest finite float; :func:`reference` clips ``log q`` values beyond it to it.
@@ -187,138 +195,148 @@ def grad_error(grad: np.ndarray, grad_ref: np.ndarray) -> float:
     return float(np.max(np.abs(g - r))) if g.size else 0.0
 
 
+def errors(
+    got: tuple[float, np.ndarray], ref: Reference | tuple[float, np.ndarray, np.ndarray]
+) -> tuple[float, float]:
+    """The loss error and the gradient error of ``got = (loss, grad)`` against a reference.
+
+    Parameters
+    ----------
+    got : (float, ndarray)
+        A loss and its gradient, as :func:`kdeloss.loss_and_grad` returns them.
+    ref : Reference or (float, ndarray, ndarray)
+        What :func:`reference_at` or :func:`reference` returned for the same problem
+        (``loss, grad, logq`` first).
+
+    Returns
+    -------
+    (float, float)
+        :func:`loss_error` and :func:`grad_error`.
+
+    Examples
+    --------
+    >>> import kdeloss
+    >>> t = kdeloss.bin_centers(0.0, 1.0, 8)
+    >>> got = kdeloss.loss_and_grad([0.0, 0.5], [0.1, 0.7], 0.0, 1.0, bins=8)
+    >>> max(errors(got, reference_at([0.0, 0.5], [0.1, 0.7], t))) < 1e-15
+    True
+    """
+    loss, grad = got
+    return loss_error(loss, ref[0], ref[2]), grad_error(grad, ref[1])
+
+
 # --------------------------------------------------------------------------------------------
 # the exact reference
 
 
-def _log_i0e(mp: Any, kappa: Any) -> Any:
-    """``log(I0(kappa) e^-kappa)`` at the working precision, for any ``kappa >= 0``."""
-    prec = mp.prec
-    if kappa <= prec:
-        return mp.log(mp.besseli(0, kappa)) - kappa
-    # Asymptotic series I0(k) e^-k = (2 pi k)^-1/2 sum_n ((2n-1)!!)^2 / (n! (8k)^n); its
-    # smallest term is about e^{-2k} < 2^-prec here, and the terms decrease until n ~ 2k.
-    tol = mp.ldexp(mp.mpf(1), -prec - 8)
-    term = mp.mpf(1)
-    total = mp.mpf(1)
-    n = 0
-    while True:
-        n += 1
-        term = term * (2 * n - 1) ** 2 / (8 * kappa * n)
-        total += term
-        if term < tol:
-            break
-    return mp.log(total) - mp.log(2 * mp.pi * kappa) / 2
+class Reference(NamedTuple):
+    """What :func:`reference_at` returns: the binned loss and what it is made of, exactly."""
+
+    #: ``L = -mean_m log q(t_m)``, rounded to a float; ``inf`` beyond the float range.
+    loss: float
+    #: ``dL/dz``, shape ``(N,)``.
+    grad: np.ndarray
+    #: ``log q(t_m)``, shape ``(M,)``, clipped to ``[-FLOAT_MAX, FLOAT_MAX]``.
+    logq: np.ndarray
+    #: ``r_j(t_m) = S_j K(t_m - x_j) / q_model(t_m)``, shape ``(M, N)`` (0 in a bin that only
+    #: the background covers).
+    resp: np.ndarray
 
 
 class _Kernel:
-    """``log K(d)`` in mpmath for exact ``d`` (``None`` where ``K = 0``)."""
+    """The kernel's ``mp_logpdf(d, h)`` at a fixed ``h``, with ``None`` where ``K = 0``."""
 
     def __init__(self, kernel: object, bandwidth: float) -> None:
-        from . import kernels as kk
+        from .kernels import get_kernel
 
-        self.log_c = 0.0
-        self.obj: Any = None
-        if isinstance(kernel, kk.ScaledKernel):
-            self.log_c = float(kernel.log_c)
-            kernel = kernel.base
-        if isinstance(kernel, kk.CustomKernel):
-            kernel = kernel.obj
         if isinstance(kernel, str):
-            if kernel not in ("laplace", "gaussian", "box", "vonmises"):
-                raise ValueError(f"kernel: unknown kernel name {kernel!r}")
-            self.name = kernel
-            h = bandwidth
+            kernel = get_kernel(kernel, bandwidth)  # a ValueError naming kernel or bandwidth
         elif isinstance(kernel, type):
             raise ValueError(
                 f"kernel: expected a name or a kernel object, got the class {kernel!r}"
             )
-        elif type(kernel) in (kk.Laplace, kk.Gaussian, kk.Box, kk.VonMises):
-            self.name = kernel.name
-            h = kernel.bandwidth
-        elif callable(getattr(kernel, "mp_logpdf", None)):
-            self.name = "object"
-            self.obj = kernel
-            hb = getattr(kernel, "bandwidth", bandwidth)
-            h = hb if isinstance(hb, numbers.Real) and math.isfinite(float(hb)) else bandwidth
-        else:
+        if not callable(getattr(kernel, "mp_logpdf", None)):
             raise ValueError(
                 "kernel: the reference needs a kernel name, a built-in kernel or an object "
                 f"with an mp_logpdf(d, h) method, got {kernel!r}"
             )
+        self.obj: Any = kernel
+        # h: the kernel's length scale (a user object's bandwidth) if it has one, else bandwidth
+        hb = getattr(kernel, "length_scale", getattr(kernel, "bandwidth", bandwidth))
+        h = hb if isinstance(hb, numbers.Real) and math.isfinite(float(hb)) else bandwidth
         if isinstance(h, bool) or not isinstance(h, numbers.Real) or not 0.0 < float(h) < math.inf:
             raise ValueError(f"bandwidth: must be a finite number > 0, got {h!r}")
         self.h = float(h)
+        self.circular = bool(getattr(kernel, "circular", False))
+        # the float log K may size the working precision only if it is the library's own
+        self.logpdf = kernel.logpdf if getattr(kernel, "exact_logpdf", False) else None
 
     def setup(self, mp: Any) -> None:
-        """Constants at the current working precision."""
-        h = mp.mpf(self.h)
-        self.mh = h
-        self.inv_h = 1 / h
-        self.log_c_mp = mp.mpf(self.log_c)
-        if self.name == "laplace":
-            self.const = -mp.log(2 * h)
-        elif self.name == "gaussian":
-            self.const = -mp.log(h) - mp.log(2 * mp.pi) / 2
-        elif self.name == "box":
-            self.const = -mp.log(h)
-            self.half = h / 2  # exact
-        elif self.name == "vonmises":
-            self.kappa = 1 / (h * h)
-            self.const = -mp.log(2 * mp.pi) - _log_i0e(mp, self.kappa)
+        """Check the kernel has an mpmath form, at the current working precision."""
+        self.mh = mp.mpf(self.h)
+        try:
+            self(mp, mp.zero)
+        except NotImplementedError:
+            raise ValueError(
+                f"kernel: the reference needs log K in mpmath, which {self.obj!r} does not give "
+                "(no mp_logpdf)"
+            ) from None
 
     def __call__(self, mp: Any, d: Any) -> Any:
-        name = self.name
-        if name == "laplace":
-            v = self.const - abs(d) * self.inv_h
-        elif name == "gaussian":
-            u = d * self.inv_h
-            v = self.const - mp.ldexp(u * u, -1)
-        elif name == "box":
-            if abs(d) > self.half:
+        out = self.obj.mp_logpdf(d, self.mh)
+        if out is None:
+            return None
+        v = out if type(out) is mp.mpf else mp.mpf(out)
+        if not mp.isfinite(v):
+            if v == mp.ninf:
                 return None
-            v = self.const
-        elif name == "vonmises":
-            s = mp.sin(d / 2)
-            v = self.const - 2 * self.kappa * s * s
-        else:
-            out = self.obj.mp_logpdf(d, self.mh)
-            if out is None or out == mp.ninf:
-                return None
-            v = mp.mpf(out)
-            if not mp.isfinite(v):
-                raise ValueError(f"kernel: mp_logpdf returned {out!r}")
-        return v + self.log_c_mp if self.log_c else v
+            raise ValueError(f"kernel: mp_logpdf returned {out!r}")
+        return v
 
 
 def _float_magnitude(
     z: np.ndarray, x: np.ndarray, t: np.ndarray, kern: _Kernel, base_bits: int
 ) -> float | None:
-    """An upper bound on the exponents that reach the result, from floats; None if unsure."""
-    if kern.name not in ("laplace", "gaussian", "box", "vonmises"):
+    """An upper bound on the exponents that reach the result, from the kernel's float
+    ``log K``; None if unsure (then the caller asks mpmath)."""
+    if kern.logpdf is None:
         return None
-    h = kern.h
-    zbig = float(np.abs(z).max())
-    pad = abs(kern.log_c) + abs(math.log(h)) + 4.0
     with np.errstate(all="ignore"):
-        if kern.name == "box":
-            return zbig + pad
-        if kern.name == "vonmises":
-            if not 1e-150 < h < 1e150:
-                return None
-            kappa = 1.0 / (h * h)
-            out = zbig + 2.0 * kappa + 0.5 * abs(math.log(kappa)) + pad if kappa > 0 else 0.0
-            return out if math.isfinite(out) and out < 2.0**60 else None
-        u = np.abs(t[:, None] - x[None, :]) / h
-        mag = u if kern.name == "laplace" else 0.5 * u * u
-        mag = mag + pad
-        a = (z - z.max())[None, :] - mag
-        if not (np.all(np.isfinite(a)) and np.all(np.isfinite(mag))):
+        d = t[:, None] - x[None, :]
+        if not np.all(np.isfinite(d)):
             return None
+        lk = np.asarray(kern.logpdf(d), dtype=float)
+        peak = float(np.asarray(kern.logpdf(np.zeros(1)), dtype=float)[0])
+        zero = lk == -math.inf
+        if np.any(np.isnan(lk) | (lk == math.inf)) or not math.isfinite(peak):
+            return None
+        if np.any(zero) and bool(getattr(kern.obj, "positive", False)):
+            return None  # a kernel positive everywhere whose float log underflowed
+        zbig = float(np.abs(z).max())
+        mag = np.abs(lk) + abs(peak) + 4.0
+        a = np.where(zero, -math.inf, (z - z.max())[None, :] + lk)
         top = a.max(axis=1, keepdims=True)
-        live = a >= top - 2.0 * base_bits
-        out = max(zbig, float(np.abs(top).max()), float(mag[live].max()))
+        live = ~zero & (a >= top - 2.0 * base_bits)
+        tops = top[np.isfinite(top)]
+        out = max(
+            zbig,
+            float(np.abs(tops).max()) if tops.size else 0.0,
+            float(mag[live].max()) if live.any() else 0.0,
+        )
     return out * 1.01 if out < 2.0**60 else None
+
+
+def _check_inputs(z: Any, x: Any, background: float) -> tuple[np.ndarray, np.ndarray, float]:
+    zf = np.asarray(z, dtype=float).ravel()
+    xf = np.asarray(x, dtype=float).ravel()
+    if zf.size == 0 or not np.all(np.isfinite(zf)):
+        raise ValueError("z: expected a non-empty array of finite numbers")
+    if xf.size != zf.size or not np.all(np.isfinite(xf)):
+        raise ValueError("x: expected finite numbers, as many as z")
+    eps = float(background)
+    if not 0.0 <= eps < 1.0:
+        raise ValueError(f"background: must be in [0, 1), got {eps}")
+    return zf, xf, eps
 
 
 def reference(
@@ -335,14 +353,8 @@ def reference(
 ) -> tuple[float, np.ndarray, np.ndarray]:
     r"""The binned loss, its gradient and ``log q`` at the bins, exactly (mpmath).
 
-    The float inputs and the float bin centres ``t = kdeloss.bin_centers(a, b, bins)`` are
-    taken as exact numbers. Differences ``t_m - x_j`` are formed exactly, kernel values and
-    weights are evaluated with ``dps`` digits plus as many bits as the largest exponent that
-    reaches the result has (so ``z = 1e300 + small`` or a point ``1e15`` bandwidths away lose
-    nothing), and the densities ``q(t_m) = sum_j S_j K(t_m - x_j)`` are summed with ``fsum``
-    (terms below the working precision relative to a bin's largest are left out). With a
-    background ``eps``, ``q = (1 - eps) q_model + eps / (b - a)`` and
-    ``grad = mean_m pi_m (S - r(t_m))`` with ``pi = (1 - eps) q_model / q``.
+    :func:`reference_at` at the float bin centres ``t = kdeloss.bin_centers(a, b, bins)``,
+    with the background density ``1 / (b - a)`` (``b - a`` taken exactly).
 
     Parameters
     ----------
@@ -351,13 +363,7 @@ def reference(
     a, b : float
         The target interval.
     kernel : str or kernel object
-        ``"laplace"``, ``"gaussian"``, ``"box"`` (``1/h`` on ``|d| <= h/2``), ``"vonmises"``
-        (``kappa = 1/h**2`` evaluated exactly from the float ``h``; any ``h``, up to
-        ``kappa = 1e600`` and beyond), an instance of one of the built-in kernel classes or a
-        :class:`kdeloss.ScaledKernel` of one, or an object with a method
-        ``mp_logpdf(d, h)`` returning ``log K(d)`` as an mpmath number (or ``None`` /
-        ``-inf`` where ``K = 0``) for an exact mpmath ``d``; ``h`` is the object's
-        ``bandwidth`` attribute if it has a finite one, else ``bandwidth``.
+        As for :func:`reference_at`.
     bandwidth : float
         ``h > 0`` for a kernel given by name.
     bins : int
@@ -383,7 +389,7 @@ def reference(
     ValueError
         Where the library must raise one too: invalid arguments (the message names the
         argument), non-finite bin centres (``"a and b: ..."``), a bin covered by no kernel
-        without a background (``"bins: ..."``), or a kernel object without ``mp_logpdf``.
+        without a background (``"bins: ..."``), or a kernel without ``mp_logpdf``.
 
     Examples
     --------
@@ -401,25 +407,123 @@ def reference(
     >>> reference([0.0], [0.0], 1e308, 1.7e308, kernel="gaussian")[0]    # -t**2/2: not one
     inf
     """
-    import mpmath
-
     from .loss import bin_centers
 
-    zf = np.asarray(z, dtype=float).ravel()
-    xf = np.asarray(x, dtype=float).ravel()
-    if zf.size == 0 or not np.all(np.isfinite(zf)):
-        raise ValueError("z: expected a non-empty array of finite numbers")
-    if xf.size != zf.size or not np.all(np.isfinite(xf)):
-        raise ValueError("x: expected finite numbers, as many as z")
-    eps = float(background)
-    if not 0.0 <= eps < 1.0:
-        raise ValueError(f"background: must be in [0, 1), got {eps}")
+    zf, xf, eps = _check_inputs(z, x, background)
     kern = _Kernel(kernel, bandwidth)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t = bin_centers(a, b, bins)  # validates a, b, bins (ValueError naming them)
     if not np.all(np.isfinite(t)):
         raise ValueError(f"a and b: the bin centres of [{a}, {b}] are not all finite")
+
+    def log_u(mp: Any) -> Any:
+        return -mp.log(mp.fsub(mp.mpf(float(b)), mp.mpf(float(a)), exact=True))
+
+    ref = _evaluate(zf, xf, t, kern, eps, log_u, dps)
+    return ref.loss, ref.grad, ref.logq
+
+
+def reference_at(
+    z: np.ndarray,
+    x: np.ndarray,
+    t: np.ndarray,
+    *,
+    kernel: object = "laplace",
+    bandwidth: float = 1.0,
+    background: float = 0.0,
+    log_u: float = 0.0,
+    dps: int = 80,
+) -> Reference:
+    r"""The loss ``-mean_m log q(t_m)`` at any points ``t``, its gradient, ``log q`` and the
+    responsibilities, exactly (mpmath).
+
+    The float inputs are taken as exact numbers. Differences ``t_m - x_j`` are formed
+    exactly, kernel values (the kernel's ``mp_logpdf``) and weights are evaluated with ``dps``
+    digits plus as many bits as the largest exponent that reaches the result has (so
+    ``z = 1e300 + small`` or a point ``1e15`` bandwidths away lose nothing), and the densities
+    ``q(t_m) = sum_j S_j K(t_m - x_j)`` are summed with ``fsum`` (terms below the working
+    precision relative to a bin's largest are left out). With a background ``eps``,
+    ``q = (1 - eps) q_model + eps u`` with ``log u = log_u``, and
+    ``grad = mean_m pi_m (S - r(t_m))`` with ``pi = (1 - eps) q_model / q``. It shares no
+    numerical code with the library's log-space algorithms.
+
+    Parameters
+    ----------
+    z, x : array_like, shape (N,)
+        Logits and positions, finite.
+    t : array_like, shape (M,)
+        Where ``q`` is evaluated (bin centres, say), finite.
+    kernel : str or kernel object
+        A kernel name (:func:`kdeloss.get_kernel`) or a kernel object with a method
+        ``mp_logpdf(d, h)`` that returns ``log K(d)`` as an mpmath number (``None`` or
+        ``-inf`` where ``K = 0``) for an exact mpmath ``d``: the built-in kernels on the line
+        and von Mises (``kappa = 1/h**2`` evaluated exactly from the float ``h``, up to
+        ``kappa = 1e600`` and beyond), a :class:`kdeloss.ScaledKernel` of one, or a user
+        object; ``h`` is the kernel's length scale (a user object's ``bandwidth``) if it has a
+        finite one, else ``bandwidth``.
+    bandwidth : float
+        ``h > 0`` for a kernel given by name.
+    background : float
+        ``eps`` in ``[0, 1)``.
+    log_u : float
+        The log of the background density (``-log(b - a)`` for the uniform target on
+        ``[a, b]``).
+    dps : int
+        Significant digits of the working precision (at least 60 is the project's rule).
+
+    Returns
+    -------
+    Reference
+        ``(loss, grad, logq, resp)``; :func:`errors` measures a result against it.
+
+    Raises
+    ------
+    ValueError
+        For invalid arguments (the message names the argument), a point ``t_m`` covered by no
+        kernel without a background (``"bins: ..."``), or a kernel without ``mp_logpdf``.
+
+    Examples
+    --------
+    Two equal weights, one point 30 bandwidths away (Laplace kernel): its responsibility is
+    about ``e^-30`` at both points ``t``.
+
+    >>> import kdeloss
+    >>> ref = reference_at([0.0, 0.0], [0.5, 30.5], [0.25, 0.75])
+    >>> ref.resp[:, 1]
+    array([9.35762297e-14, 1.54281120e-13])
+    >>> r = kdeloss.responsibilities([0.0, 0.0], [0.5, 30.5], [0.25, 0.75])
+    >>> bool(np.abs(r - ref.resp).max() <= 2**-53)
+    True
+
+    A point only the background covers: ``log q = log(eps) + log_u`` there, no responsibility.
+
+    >>> ref = reference_at([0.0], [0.0], [5.0], kernel="box", background=0.5, log_u=-1.0)
+    >>> ref.logq, ref.resp
+    (array([-1.69314718]), array([[0.]]))
+    """
+    zf, xf, eps = _check_inputs(z, x, background)
+    tf = np.asarray(t, dtype=float).ravel()
+    if tf.size == 0 or not np.all(np.isfinite(tf)):
+        raise ValueError("t: expected a non-empty array of finite numbers")
+    lu = float(log_u)
+    if not math.isfinite(lu):
+        raise ValueError(f"log_u: expected a finite number, got {log_u!r}")
+    kern = _Kernel(kernel, bandwidth)
+    return _evaluate(zf, xf, tf, kern, eps, lambda mp: mp.mpf(lu), dps)
+
+
+def _evaluate(
+    zf: np.ndarray,
+    xf: np.ndarray,
+    t: np.ndarray,
+    kern: _Kernel,
+    eps: float,
+    log_u: Callable[[Any], Any],
+    dps: int,
+) -> Reference:
+    """The reference's loop over the bins, for clean inputs."""
+    import mpmath
 
     mp = mpmath.mp
     n, m = zf.size, t.size
@@ -447,7 +551,7 @@ def reference(
                     big = max(big, abs(top), *(s for v, s in live if v >= cut))
     extra = max(0, int(mp.ceil(mp.log(big, 2))) + 2) if big > 1 else 0
     prec = base_bits + min(extra, _MAX_EXTRA_BITS)
-    if kern.name == "vonmises":
+    if kern.circular:
         # an angle of 2^k radians needs k more bits before its sine has any digits right
         turns = max(abs(float(v)) for row in d for v in row)
         if turns > 1.0:
@@ -466,11 +570,10 @@ def reference(
         log_bg = mp.zero
         if eps:
             log_fit_c = mp.log1p(-mp.mpf(eps))
-            log_bg = mp.log(mp.mpf(eps)) - mp.log(
-                mp.fsub(mp.mpf(float(b)), mp.mpf(float(a)), exact=True)
-            )
+            log_bg = mp.log(mp.mpf(eps)) + log_u(mp)
         logq: list[Any] = []
         pis: list[Any] = []
+        resp = np.zeros((m, n))
         cols: list[list[Any]] = [[] for _ in range(n)]  # pi_m r_j(t_m), per point
         exp, log, fsum = mp.exp, mp.log, mp.fsum
         for mi, row in enumerate(d):
@@ -492,7 +595,7 @@ def reference(
             if not eps:
                 logq.append(log_model)
                 pis.append(one)
-                scale = 1 / total
+                pi = one
             else:
                 log_fit = log_fit_c + log_model
                 hi, lo = (log_fit, log_bg) if log_fit >= log_bg else (log_bg, log_fit)
@@ -500,12 +603,13 @@ def reference(
                 logq.append(lq)
                 pi = exp(log_fit - lq) if log_fit - lq > cutoff else mp.zero
                 pis.append(pi)
-                scale = pi / total
             for j, v in e:
-                cols[j].append(v * scale)
+                r = v / total
+                resp[mi, j] = float(r)
+                cols[j].append(r * pi)
         loss = -fsum(logq) / m
         mean_pi = fsum(pis) / m
         grad = [s[i] * mean_pi - fsum(cols[i]) / m for i in range(n)]
         loss_f = float(loss) if abs(loss) <= FLOAT_MAX else math.copysign(math.inf, loss)
         logq_f = np.array([float(max(-FLOAT_MAX, min(FLOAT_MAX, v))) for v in logq])
-        return loss_f, np.array([float(v) for v in grad]), logq_f
+        return Reference(loss_f, np.array([float(v) for v in grad]), logq_f, resp)

@@ -123,3 +123,81 @@ def test_the_graph_reader_sees_function_level_imports(tmp_path: Path) -> None:
     assert "kdeloss.fast" in _imports(p)
     src = SRC / "kdeloss" / "book" / "circle.py"
     assert "kdeloss.book.shift" in _imports(src)  # imported inside a function
+
+
+# --- kernel knowledge lives on the kernel classes -------------------------------------------
+
+
+def _kernel_vocabulary() -> tuple[set[str], set[str]]:
+    """The kernel classes (but the base class) and the kernel names."""
+    from kdeloss import kernels
+
+    classes = {
+        c
+        for c in vars(kernels).values()
+        if isinstance(c, type) and issubclass(c, kernels.Kernel) and c is not kernels.Kernel
+    }
+    names = set(kernels.KERNELS) | {c.name for c in classes} - {kernels.Kernel.name}
+    return {c.__name__ for c in classes}, names
+
+
+def _kernel_branches(source: str, classes: set[str], names: set[str]) -> list[int]:
+    """Lines of ``isinstance(..., <kernel class>)`` and of comparisons with a kernel class or
+    a kernel name (``kern.name == "box"``, ``kernel in ("laplace", "gaussian")``,
+    ``type(k) is Laplace``)."""
+
+    def mentions(node: ast.AST, strings: bool) -> bool:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and sub.id in classes:
+                return True
+            if isinstance(sub, ast.Attribute) and sub.attr in classes:
+                return True
+            if strings and isinstance(sub, ast.Constant) and sub.value in names:
+                return True
+        return False
+
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("isinstance", "issubclass")
+            and len(node.args) == 2
+            and mentions(node.args[1], strings=False)
+        ) or (
+            isinstance(node, ast.Compare)
+            and any(mentions(n, strings=True) for n in (node.left, *node.comparators))
+        ):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_no_branch_on_the_kernel_type_outside_kernels_py() -> None:
+    """What a method or a study needs to know about a kernel is an attribute or a method of
+    the kernel class (``exact_fast_path``, ``row_form``, ``length_scale``, ``mp_logpdf``,
+    ``kink_slope_jump``, ``shift_theorem``, ``one_hot``, ...), never a test of its type or
+    name elsewhere: a new kernel then needs no edit outside ``kernels.py``."""
+    classes, names = _kernel_vocabulary()
+    bad = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path == PACKAGE / "kernels.py":
+            continue
+        for line in _kernel_branches(path.read_text(), classes, names):
+            bad.append(f"{path.relative_to(SRC)}:{line}")
+    assert not bad, "branches on the kernel type or name:\n" + "\n".join(bad)
+
+
+def test_the_kernel_branch_finder_finds_them() -> None:
+    classes, names = _kernel_vocabulary()
+    assert {"Laplace", "Box", "VonMises", "ScaledKernel"} <= classes
+    assert {"laplace", "box", "wrapped_laplace", "gennorm"} <= names
+    source = (
+        "a = isinstance(k, Laplace)\n"
+        "b = isinstance(k, kk.Gaussian | kk.Box)\n"
+        "c = k.name == 'box'\n"
+        "d = kernel not in ('laplace', 'gaussian')\n"
+        "e = type(k) is VonMises\n"
+        "f = isinstance(k, Kernel) and k.circular and k.name == other\n"
+        "g = method == 'sorted'\n"
+    )
+    assert _kernel_branches(source, classes, names) == [1, 2, 3, 4, 5]

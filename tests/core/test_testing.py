@@ -16,11 +16,14 @@ import pytest
 
 import kdeloss as K
 from kdeloss.testing import (
+    Reference,
     central_difference,
     complex_step,
+    errors,
     grad_error,
     loss_error,
     reference,
+    reference_at,
 )
 
 
@@ -107,7 +110,7 @@ def test_precision_grows_with_the_exponents() -> None:
 
 
 def test_vonmises_log_i0_across_the_series_threshold() -> None:
-    from kdeloss.testing import _log_i0e
+    from kdeloss.kernels import _mp_log_i0e as _log_i0e
 
     with mp.workprec(300):
         for kappa in (0.5, 10.0, 299.0, 301.0, 1000.0, 5e4):
@@ -238,3 +241,55 @@ def test_difference_gradients() -> None:
     cd = central_difference(lambda v: K.loss(v, x, 0.0, 1.0, bins=8), z, 1e-5)
     assert np.abs(cs - g).max() < 1e-15
     assert np.abs(cd - g).max() < 1e-9
+
+
+# --- reference_at: any points t, any background density, responsibilities -------------------
+
+
+@pytest.mark.parametrize("kernel", ["laplace", "gaussian", "box", "vonmises"])
+def test_reference_at_the_bin_centres_is_reference(kernel: str) -> None:
+    rng = np.random.default_rng(4)
+    z, x = rng.normal(size=5), rng.uniform(-1.0, 2.0, size=5)
+    h = 2.5 if kernel == "box" else 0.7
+    want = reference(z, x, 0.0, 2.0, kernel=kernel, bandwidth=h, bins=9, background=0.3)
+    t = K.bin_centers(0.0, 2.0, 9)
+    got = reference_at(z, x, t, kernel=kernel, bandwidth=h, background=0.3, log_u=-math.log(2.0))
+    assert isinstance(got, Reference)
+    assert got.loss == pytest.approx(want[0], rel=1e-15)
+    assert np.abs(got.grad - want[1]).max() <= 1e-16
+    np.testing.assert_allclose(got.logq, want[2], rtol=1e-15)
+    # the responsibilities are kdeloss's, and each row sums to 1
+    r = K.responsibilities(z, x, t, kernel=kernel, bandwidth=h)
+    assert got.resp.shape == (9, 5) and np.abs(got.resp - r).max() <= 1e-15
+    np.testing.assert_allclose(got.resp.sum(axis=1), 1.0, rtol=1e-15)
+    assert errors(
+        K.loss_and_grad(z, x, 0.0, 2.0, kernel=kernel, bandwidth=h, bins=9, background=0.3), got
+    ) <= (1e-15, 1e-15)
+
+
+def test_reference_at_any_points_and_background_density() -> None:
+    # one Laplace point at 0, t = [1, 3], background eps = 0.5 of density e^-2
+    ref = reference_at([0.0], [0.0], [1.0, 3.0], background=0.5, log_u=-2.0)
+    q = 0.5 * np.exp(-np.array([1.0, 3.0])) / 2 + 0.5 * np.exp(-2.0)
+    np.testing.assert_allclose(ref.logq, np.log(q), rtol=1e-15)
+    assert ref.loss == pytest.approx(-np.log(q).mean(), rel=1e-15)
+    assert ref.resp.tolist() == [[1.0], [1.0]] and ref.grad.tolist() == [0.0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"t": []}, "t"),
+        ({"t": [0.0, np.nan]}, "t"),
+        ({"log_u": np.inf}, "log_u"),
+        ({"background": 1.0}, "background"),
+        ({"kernel": "cauchy"}, "kernel"),
+        ({"kernel": "wrapped_laplace"}, "kernel"),
+        ({"bandwidth": -1.0}, "bandwidth"),
+        ({"z": [0.0, 1.0]}, "x"),
+    ],
+)
+def test_reference_at_bad_input(kwargs: dict, name: str) -> None:
+    args = {"z": [0.0], "x": [0.0], "t": [0.5]} | kwargs
+    with pytest.raises(ValueError, match=f"^{name}"):
+        reference_at(args.pop("z"), args.pop("x"), args.pop("t"), **args)

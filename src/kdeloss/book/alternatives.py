@@ -53,11 +53,11 @@ __all__ = [
     "wasserstein1",
 ]
 
-# How far (in bandwidths) the integration grids reach beyond the points and the target: the
-# Gaussian kernel is below e^-50 of its peak beyond 10 h; the others (Laplace's tail is the
-# heaviest) are below e^-40 of it beyond 40 h.
-GAUSSIAN_REACH = 10.0
-KERNEL_REACH = 40.0
+# How far the integration grids reach beyond the points and the target: to where the kernel
+# is e^-40 below its peak (Kernel.reach: 40 h for Laplace), and at least 10 h (the Gaussian
+# is below e^-50 of its peak there).
+KERNEL_DEPTH = 40.0
+MIN_REACH = 10.0
 
 def _closed_form(kernel: object, bandwidth: float, what: str) -> Kernel:
     """The kernel object, checked to give the closed form ``what`` (a method name)."""
@@ -223,9 +223,9 @@ def mmd2(
     return _quadratic(s, gram, cross, uu)
 
 
-def _grid(x: np.ndarray, a: float, b: float, kernel: str, h: float, num: int) -> np.ndarray:
+def _grid(x: np.ndarray, a: float, b: float, kern: Kernel, h: float, num: int) -> np.ndarray:
     """A grid beyond which every kernel and the target have (numerically) no mass."""
-    reach = (GAUSSIAN_REACH if kernel == "gaussian" else KERNEL_REACH) * h
+    reach = max(kern.reach(KERNEL_DEPTH, 1.0), MIN_REACH * h)
     return np.linspace(min(a, float(x.min())) - reach, max(b, float(x.max())) + reach, num)
 
 
@@ -270,7 +270,7 @@ def wasserstein1(
     if isinstance(num, bool) or not isinstance(num, int) or num < 3:
         raise ValueError(f"num: expected an integer >= 3, got {num!r}")
     s = softmax(z)
-    t = _grid(x, aa, bb, kern.name, h, num)
+    t = _grid(x, aa, bb, kern, h, num)
     cdf = kern.cdf(t[:, None] - x[None, :])  # (G, N)
     fq = cdf @ s
     fu = np.clip((t - aa) / (bb - aa), 0.0, 1.0)

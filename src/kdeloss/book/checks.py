@@ -22,7 +22,7 @@ Optimality in the weights
     :func:`kkt_ratios` (the optimality test of the weights) and :func:`convexity_gaps`.
 High precision
     :func:`mp_loss_and_grad`: the literal density formula in ``mpmath``, where nothing
-    underflows.
+    underflows (the loss and gradient of :func:`kdeloss.testing.reference`).
 Symbolic steps
     :func:`in_weights` and :func:`indexed_derivation`, for showing the derivation.
 
@@ -42,7 +42,7 @@ import numpy as np
 from scipy import integrate
 
 from .._validate import as_bins, as_interval, as_points, as_vector
-from ..kernels import Laplace, LogPdf, get_kernel
+from ..kernels import LogPdf, get_kernel
 from ..loss import bin_centers, bin_grad, log_density, loss, loss_and_grad, responsibilities
 
 __all__ = [
@@ -923,7 +923,8 @@ def midpoint_error_model(
                    + \sum_k J_k \big(\phi(\theta_k) - \tfrac{1}{24}\big)\Big] + O(H^3),
         \qquad \phi(\theta) = \tfrac12 \min(\theta, 1-\theta)^2 .
 
-    For the Laplace kernel ``J_k = -2 r_k(c_k) / h``. Without kinks the ``O(H^3)`` is
+    For the Laplace kernel ``J_k = -2 r_k(c_k) / h`` (:meth:`kdeloss.Kernel.kink_slope_jump`
+    times the responsibility). Without kinks the ``O(H^3)`` is
     ``O(H^4)``. Kinks exactly at ``a`` or ``b`` are not handled.
 
     Examples
@@ -941,13 +942,18 @@ def midpoint_error_model(
     fa = _dlogq(z, x, ends[:1], kern, +1.0)[0]
     fb = _dlogq(z, x, ends[1:], kern, -1.0)[0]
     c = kinks(x, aa, bb, kernel=kern)
-    if c.size and not isinstance(kern, Laplace):  # the jump -2 r/h below is Laplace's
-        raise ValueError("kernel: kinks are modelled for the Laplace kernel only")
     jumps = np.empty(0)
     if c.size:
+        try:  # the slope of log K_j jumps by J at its kink; that of log q by r_j J
+            jump = kern.kink_slope_jump()
+        except NotImplementedError:
+            raise ValueError(
+                "kernel: kinks are modelled for kernels whose log has corners (Laplace), "
+                f"not for {kern.name!r}"
+            ) from None
         rk = responsibilities(z, x, c, kernel=kern)
         # Points that coincide share one kink; their responsibilities add up.
-        jumps = np.array([-2.0 * rk[m, x == ck].sum() / kern.bandwidth for m, ck in enumerate(c)])
+        jumps = np.array([jump * rk[m, x == ck].sum() for m, ck in enumerate(c)])
     width = bb - aa
     out = np.empty(ms.size)
     for n, m in enumerate(ms):
@@ -969,17 +975,18 @@ def mp_loss_and_grad(
     a: float,
     b: float,
     *,
-    kernel: str = "laplace",
+    kernel: KernelLike = "laplace",
     bandwidth: float = 1.0,
     bins: int = 256,
     dps: int = 50,
 ) -> tuple[float, np.ndarray]:
     r"""``L_M`` and its gradient from the literal density formula, in ``dps``-digit arithmetic.
 
-    The float64 inputs (and the float64 bin centres) are taken exactly; kernel values,
-    ``q`` and the ratios ``S_i K_i / q`` are computed with ``mpmath``, whose exponent range is
-    unbounded, so nothing underflows. This is a reference that shares no code with
-    ``kdeloss``'s log-space implementation. Only ``"laplace"`` and ``"gaussian"``.
+    The loss and gradient of :func:`kdeloss.testing.reference`: the float64 inputs (and the
+    float64 bin centres) are taken exactly; kernel values, ``q`` and the ratios
+    ``S_i K_i / q`` are computed with ``mpmath``, whose exponent range is unbounded, so
+    nothing underflows. This is a reference that shares no code with ``kdeloss``'s log-space
+    implementation. Any kernel with an mpmath form (``mp_logpdf``).
 
     Examples
     --------
@@ -988,30 +995,10 @@ def mp_loss_and_grad(
     >>> bool(abs(L - L0) <= 1e-15 * L), bool(np.allclose(g, g0, rtol=0, atol=1e-15))
     (True, True)
     """
-    import mpmath as mp
+    from ..testing import reference
 
-    z, x = as_points(z, x)
-    if kernel not in ("laplace", "gaussian"):
-        raise ValueError(f"kernel: expected 'laplace' or 'gaussian', got {kernel!r}")
-    kern = get_kernel(kernel, bandwidth)
-    t = bin_centers(a, b, bins)
-    with mp.workdps(dps):
-        h = mp.mpf(kern.bandwidth)
-        ez = [mp.exp(mp.mpf(float(v))) for v in z]
-        total = mp.fsum(ez)
-        s = [e / total for e in ez]
-        xs = [mp.mpf(float(v)) for v in x]
-        lsum = mp.mpf(0)
-        rsum = [mp.mpf(0)] * len(s)
-        for tv in t:
-            tm = mp.mpf(float(tv))
-            k = [mp.exp(kern.mp_logpdf(tm - xj, h)) for xj in xs]
-            q = mp.fsum(si * ki for si, ki in zip(s, k, strict=True))
-            lsum -= mp.log(q)
-            rsum = [ri + si * ki / q for ri, si, ki in zip(rsum, s, k, strict=True)]
-        m = len(t)
-        grad = np.array([float(si - ri / m) for si, ri in zip(s, rsum, strict=True)])
-        return float(lsum / m), grad
+    loss, grad, _ = reference(z, x, a, b, kernel=kernel, bandwidth=bandwidth, bins=bins, dps=dps)
+    return loss, grad
 
 
 # --------------------------------------------------------------------------------------

@@ -238,17 +238,18 @@ def bin_labels(setup: Setup) -> np.ndarray:
     Raises
     ------
     ValueError
-        If the kernel is not ``"box"`` or a bin is covered by no point or by several.
+        If the kernel is not a box (:attr:`kdeloss.Kernel.one_hot`) or a bin is covered by
+        no point or by several.
 
     Examples
     --------
     >>> bin_labels(CLASSIFICATION)
     array([0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5])
     """
-    if setup.kernel != "box":
+    kern = get_kernel(setup.kernel, setup.bandwidth)
+    if not kern.one_hot:
         raise ValueError(f"kernel: labels need the box kernel, got {setup.kernel!r}")
     t = bin_centers(setup.a, setup.b, setup.bins)
-    kern = get_kernel("box", setup.bandwidth)
     covered = np.isfinite(kern.logpdf(t[:, None] - np.array(setup.x)[None, :]))
     count = covered.sum(axis=1)
     if np.any(count != 1):

@@ -156,7 +156,7 @@ def kernel_from_state(kernel: dict[str, Any]) -> Any:
     >>> kernel_from_state({"name": "generalized_normal", "bandwidth": 0.5, "p": None}).name
     'box'
     """
-    from ...kernels import GeneralizedNormal, WrappedLaplace, get_kernel
+    from ...kernels import KERNELS, GeneralizedNormal, get_kernel
 
     name, h = kernel["name"], float(kernel["bandwidth"])
     if name == "generalized_normal":
@@ -165,9 +165,7 @@ def kernel_from_state(kernel: dict[str, Any]) -> Any:
         if p is None:
             return get_kernel("box", 2.0 * h)
         return GeneralizedNormal(2.0 * h, float(p))
-    if name == "wrapped_laplace":
-        return WrappedLaplace(h)
-    if name in {"laplace", "gaussian", "box", "vonmises"}:
+    if name in KERNELS:
         return get_kernel(name, h)
     raise ValueError(f"kernel: unknown name {name!r}")
 

@@ -185,7 +185,7 @@ def _curve(
 
 
 def _message(kernel: str, delta: float, d_int: float, d_bin: float) -> str:
-    if kernel != "laplace":
+    if not get_kernel(kernel).shift_theorem:
         return "not Laplace: no shift theorem, the bars move from the start"
     if delta <= d_int:
         return f"all bars hold still until a point reaches [a, b] at δ = {d_int:.2f}"
@@ -247,7 +247,7 @@ def shift_frame(
     if np.any((x0 > lo) & (x0 < hi)):
         raise ValueError("x: the demo needs every point to start outside (a, b)")
     c = 0.5 * (lo + hi)
-    circ = kernel == "vonmises"
+    circ = get_kernel(kernel, h).circular
     xt = shift_toward(x0, c, d, circular=circ)
     cur = gradient_change_curve(zz, x0, lo, hi, [0.0, d], kernel=kernel, bandwidth=h)
     deltas, bl, il, lim = _curve(kernel, h, tuple(zz), tuple(x0), lo, hi, dmax)
@@ -399,7 +399,7 @@ def _draw_line(line: Axes, f: ShiftFrame) -> None:
         line.text(xn, LABEL_HEIGHT * top, f"{j + 1}", ha="center", fontsize="x-small")
     line.set_xlim(f.grid[0], f.grid[-1])
     line.set_ylim(0.0, top)
-    unit = " (angle, radians)" if f.kernel == "vonmises" else ""
+    unit = " (angle, radians)" if get_kernel(f.kernel).circular else ""
     line.set_xlabel(f"position $x${unit}")
     line.set_ylabel("density")
     name = {v: k for k, v in SHIFT_KERNELS.items()}[f.kernel]
@@ -415,7 +415,7 @@ def _draw_line(line: Axes, f: ShiftFrame) -> None:
 def _draw_gradient_panels(cen: Axes, itv: Axes, f: ShiftFrame) -> None:
     """The gradient bars at the centre bin and on the whole interval, against ``delta = 0``."""
     c = OKABE_ITO
-    held = f.kernel == "laplace"
+    held = get_kernel(f.kernel).shift_theorem
     _bars(cen, f.bin_grad, f.bin_grad0, c["blue"], f.grad_limit)
     state = "held" if held and f.bin_held else "moving"
     cen.set_title(f"centre bin $c$: {state}\n" + rf"change ${f.bin_change:.1e}$", fontsize="small")
