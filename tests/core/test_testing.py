@@ -8,7 +8,6 @@ straightforward mpmath evaluation at 200 digits.
 from __future__ import annotations
 
 import math
-import time
 
 import mpmath as mp
 import numpy as np
@@ -214,14 +213,17 @@ def test_an_interval_wider_than_the_float_range_is_fine() -> None:
 
 
 @pytest.mark.parametrize("kernel", ["laplace", "gaussian", "box", "vonmises"])
-def test_fast_enough(kernel: str) -> None:
+def test_benign_inputs_take_the_cheap_path(kernel: str) -> None:
+    # What keeps the reference quick on ordinary inputs (no timing here: speed is make
+    # bench's business): the exponents are bounded from floats, with no low-precision
+    # mpmath scan, and they are small, so no extra precision is added.
+    from kdeloss.testing import _float_magnitude, _Kernel
+
     rng = np.random.default_rng(2)
     z, x = rng.normal(size=8), rng.uniform(-1.0, 1.0, size=8)
-    reference(z, x, -1.0, 1.0, kernel=kernel, bandwidth=2.0, bins=32)
-    start = time.perf_counter()
-    for _ in range(5):
-        reference(z, x, -1.0, 1.0, kernel=kernel, bandwidth=2.0, bins=32)
-    assert (time.perf_counter() - start) / 5 < 0.05  # about 5 ms here; 10x slack for load
+    t = K.bin_centers(-1.0, 1.0, 32)
+    big = _float_magnitude(z, x, t, _Kernel(kernel, 2.0), 300)
+    assert big is not None and big < 16.0
 
 
 def test_error_measures() -> None:
