@@ -1,6 +1,6 @@
-"""Alternative losses (kdeloss.book.alternatives, book/dynamics.md): values against independent
-quadrature, gradients against finite differences and SymPy, and the far-cluster limits of
-thm-alternatives-far."""
+"""Alternative losses (kdeloss.book.alternatives, book/alternatives.md): values against independent
+quadrature, gradients against finite differences and SymPy, the closed forms and the split of
+W1 in thm-alternative-gradients, and the far-cluster limits of thm-alternatives-far."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def test_mmd_against_double_quadrature() -> None:
 
 
 def test_wasserstein_point_mass_closed_form() -> None:
-    """Exercise dynamics-ex-w1: W1 = s d + s^2 w + (c-a)^2/(2w) - s(c-a) + (b-c)^2/(2w)."""
+    """Exercise alternatives-ex-w1: W1 = s d + s^2 w + (c-a)^2/(2w) - s(c-a) + (b-c)^2/(2w)."""
     a, b, c, d, s = 0.0, 1.0, 0.6, 7.0, 0.3
     w = b - a
     z = np.array([math.log(s), math.log(1 - s)])
@@ -226,3 +226,104 @@ def test_bad_input() -> None:
         alt.gradient_on_cluster(alt.squared_l2, [1.0], near=[], cluster=[-1.0])
     with pytest.raises(ValueError, match=r"^distances:"):
         alt.gradient_on_cluster(alt.squared_l2, [-1.0], near=[], cluster=[0.0])
+
+
+# --- thm-alternative-gradients: the MMD closed form and the W1 split --------------------------
+
+
+def test_mmd_closed_form_lemmas_symbolic() -> None:
+    """The Gaussian product identity and C_0 = u^2 I(b - a) of eq-mmd-closed-form."""
+    t, m1, m2 = sp.symbols("t m_1 m_2", real=True)
+    v1, v2, w, sigma = sp.symbols("v_1 v_2 w sigma", positive=True)
+
+    def normal(x, m, v):
+        return sp.exp(-((x - m) ** 2) / (2 * v)) / sp.sqrt(2 * sp.pi * v)
+
+    lhs = sp.log(normal(t, m1, v1) * normal(t, m2, v2))
+    mean, var = (m1 * v2 + m2 * v1) / (v1 + v2), v1 * v2 / (v1 + v2)
+    rhs = sp.log(normal(m1 - m2, 0, v1 + v2) * normal(t, mean, var))
+    gap = sp.expand_log(lhs, force=True) - sp.expand_log(rhs, force=True)
+    assert sp.simplify(sp.expand(gap)) == 0
+    c0 = sigma * sp.sqrt(2 * sp.pi) * w * sp.erf(w / (sigma * sp.sqrt(2))) - 2 * sigma**2 * (
+        1 - sp.exp(-(w**2) / (2 * sigma**2))
+    )
+    assert c0.subs(w, 0) == 0
+    assert sp.simplify(sp.diff(c0, w).subs(w, 0)) == 0
+    assert sp.simplify(sp.diff(c0, w, 2) - 2 * sp.exp(-(w**2) / (2 * sigma**2))) == 0
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_kernel_cdf_integral_against_quadrature(kernel: str) -> None:
+    """Psi(y) = int_{-inf}^y F_K against mpmath: quadrature of the CDF (40 digits)."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 40
+    h = mpmath.mpf("0.6")
+
+    def cdf(s):
+        if kernel == "laplace":
+            return mpmath.exp(s / h) / 2 if s < 0 else 1 - mpmath.exp(-s / h) / 2
+        return mpmath.ncdf(s / h)
+
+    for y in [-30.0, -4.0, -0.3, 0.0, 0.8, 5.0]:
+        exact = mpmath.quad(cdf, [-mpmath.inf, min(y, 0.0), y] if y > 0 else [-mpmath.inf, y])
+        got = float(alt.kernel_cdf_integral(kernel, np.array([y]), 0.6)[0])
+        assert got == pytest.approx(float(exact), rel=1e-13, abs=1e-300)
+    tail0 = float(alt.kernel_cdf_integral(kernel, np.array([0.0]), 0.6)[0])  # E|X| / 2
+    assert tail0 == pytest.approx(0.3 if kernel == "laplace" else 0.6 / math.sqrt(2 * math.pi))
+    far = alt.kernel_cdf_integral(kernel, np.array([-1e4, 1e4]), 0.6)
+    assert far[0] == 0.0 and far[1] == pytest.approx(1e4)
+    with pytest.raises(ValueError, match=r"^kernel:"):
+        alt.kernel_cdf_integral("box", np.array([0.0]), 0.6)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_wasserstein_split_and_gradient(kernel: str) -> None:
+    """eq-w1-split: W1 = sum_j S_j nu(x_j) + int_a^b |F_q - F_u|.
+
+    And eq-w1-grad: |theta_i| <= b - a."""
+    for _ in range(4):
+        z, x = RNG.normal(size=5), RNG.uniform(-3, 4, size=5)
+        value, g = alt.wasserstein1(z, x, 0.0, 1.0, kernel=kernel, bandwidth=0.4, num=200001)
+        outside, inside = alt.wasserstein1_parts(z, x, 0.0, 1.0, kernel=kernel, bandwidth=0.4)
+        assert value == pytest.approx(outside + inside, abs=1e-8)
+        assert 0 <= inside <= 1.0
+        s = kdeloss.softmax(z)
+        nu = alt.outside_cost(kernel, x, 0.0, 1.0, 0.4)
+        dist = np.maximum(0.0, np.maximum(-x, x - 1.0))
+        assert np.all(nu >= dist) and np.all(nu <= dist + 0.4)  # E|X| <= h for both kernels
+        theta = g / s - (nu - s @ nu)
+        assert np.all(np.abs(theta) <= 1.0)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_wasserstein_far_cluster_bounds(kernel: str) -> None:
+    """Item 3 of thm-alternatives-far, with its explicit bounds, at several distances."""
+    h, offsets = 0.2, np.array(CLUSTER)
+    z_alone = np.array([0.3, -0.5, 0.1])
+    for d in [1.0, 3.0, 10.0]:
+        x = -d - offsets
+        s = kdeloss.softmax(z_alone)
+        _, g = alt.wasserstein1(z_alone, x, 0.0, 1.0, kernel=kernel, bandwidth=h)
+        tail = float(alt.kernel_cdf_integral(kernel, np.array([-d]), h)[0])  # T(D)
+        sf = 1.0 - float(alt.kernel_cdf(kernel, np.array([d]), h)[0])
+        bound = 2 * s * (tail + sf) + 1e-7  # + the grid's accuracy
+        assert np.all(np.abs(g - s * (s @ x - x)) <= bound)
+    near = np.array(NEAR)
+    z = RNG.normal(size=6)
+    s = kdeloss.softmax(z)
+    sc = s[3:].sum()
+    excess = []
+    for d in [5.0, 20.0, 80.0]:
+        x = np.concatenate([near, -d - offsets])
+        _, g = alt.wasserstein1(z, x, 0.0, 1.0, kernel=kernel, bandwidth=h)
+        excess.append(g[3:] / s[3:] - (1 - sc) * d)
+    # bounded independently of D: the excess settles (to within the grid's accuracy)
+    np.testing.assert_allclose(excess[1], excess[2], atol=1e-3)
+    assert np.abs(excess[2]).max() < 1 + 1.0 + 0.9 + 2 * h
+
+
+def test_truncated_reverse_kl_bound_alone_gaussian() -> None:
+    """eq-trunc-kl-bound for a lone Gaussian cluster: the gradient falls faster than any power."""
+    g = push("truncated reverse KL", [1.0, 2.0, 4.0, 8.0], [])
+    assert np.all(np.diff(np.log(g)) < -1.0)
+    assert g[-1] < 1e-12

@@ -7,6 +7,8 @@ set-ups, measurements and plotting helpers of :mod:`kdeloss.book.dynamics`.
 
 from __future__ import annotations
 
+import itertools
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -278,3 +280,43 @@ def test_plots_draw_what_was_computed() -> None:
     for line in ax.lines:
         assert line.get_color().upper() in dyn.COLOURS
     plt.close(fig)
+
+
+def test_model_probability_figure_draws_pi() -> None:
+    """The still figure of the remedy: pi(t) of kdeloss.model_probability, falling with D."""
+    fig, ax = plt.subplots()
+    curves = dyn.plot_model_probability(ax, distances=(0.0, 1.0, 2.0), background=0.05)
+    t = curves.pop("t")
+    assert len(ax.lines) == len(curves) == 4
+    for line, (label, pi) in zip(ax.lines, curves.items(), strict=True):
+        np.testing.assert_array_equal(line.get_ydata(), pi)
+        assert line.get_label() == label
+        assert line.get_color().upper() in dyn.COLOURS
+        assert np.all((pi > 0) & (pi < 1))
+    alone = list(curves.values())[:3]
+    for near, far in itertools.pairwise(alone):
+        assert np.all(far < near)  # moving the cluster away lowers pi at every t
+    assert alone[-1].max() < 1e-3
+    beside = curves["cluster at $D = 5$ beside a near cluster"]
+    assert beside.min() > 0.75
+    s = dyn.SETUPS["far"].moved(-4.0)  # distance 1
+    expected = kdeloss.model_probability(
+        np.zeros(3), np.array(s.x), t, bandwidth=s.bandwidth, background=0.05
+    )
+    np.testing.assert_allclose(alone[1], expected, rtol=1e-14)
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_yscale() == "log"
+    plt.close(fig)
+
+
+def test_em_steps_to_floor() -> None:
+    """Fig. fig-dynamics-setups: EM's excess loss leaves the plot (1e-15) after these steps."""
+    counts = {}
+    for key, s in dyn.SETUPS.items():
+        em = s.train("em", steps=300)
+        best = min(s.train("em", steps=3000).loss[-1], em.loss.min())
+        counts[key] = dyn.em_steps_to_floor(em, best)
+    assert counts["near"] == max(counts.values())
+    assert 150 <= counts["near"] <= 190  # "about 170" in the figure's alt text
+    assert max(counts[k] for k in ("near and far", "far", "both sides")) < 100
+    with pytest.raises(ValueError, match=r"^run:"):
+        dyn.em_steps_to_floor(dyn.SETUPS["near"].train("em", steps=3), -1.0)

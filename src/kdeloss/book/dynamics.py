@@ -39,12 +39,14 @@ __all__ = [
     "background_theorem_gap",
     "bin_labels",
     "cluster",
+    "em_steps_to_floor",
     "gradient_at_start",
     "loss_offset",
     "max_weight_gap",
     "model_probability_on_bins",
     "plot_alternatives",
     "plot_idea",
+    "plot_model_probability",
     "plot_setups",
     "push_ratio",
     "softmax_ce_descent",
@@ -468,6 +470,87 @@ def plot_alternatives(
     np.atleast_1d(axes)[0].set_ylabel(r"gradient on the cluster, $\|\partial L / \partial z_C\|$")
     handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9, frameon=False)
+
+
+def em_steps_to_floor(run: Trajectory, best: float, floor: float = EXCESS_FLOOR) -> int:
+    """The first iteration at which the excess loss ``L_M - L_M^*`` of ``run`` is below ``floor``.
+
+    ``floor`` defaults to the floor of :func:`plot_setups` (``1e-15``), so this is the
+    iteration where that figure's curve leaves the plot.
+
+    Raises
+    ------
+    ValueError
+        If the run never gets there.
+
+    Examples
+    --------
+    >>> s = SETUPS["far"]
+    >>> run = s.train("em", steps=100)
+    >>> em_steps_to_floor(run, float(run.loss.min()))
+    17
+    """
+    below = np.flatnonzero(run.loss - best <= floor)
+    if below.size == 0:
+        raise ValueError(f"run: the excess loss never falls below {floor:g}")
+    return int(below[0])
+
+
+def plot_model_probability(
+    ax: Axes,
+    *,
+    distances: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0),
+    background: float = 0.05,
+    num: int = 401,
+) -> dict[str, np.ndarray]:
+    r"""``pi(t)`` on the target at the start (equal weights), log scale: the background's factor.
+
+    One curve per distance ``D`` of the three-point cluster of ``SETUPS["far"]`` (alone), and
+    one for the set-up ``"near and far"`` (cluster at distance 5 beside a near cluster).
+    ``pi(t) = (1 - eps) q(t) / ((1 - eps) q(t) + eps u)`` is computed on ``num`` points of
+    ``[a, b]`` by :func:`kdeloss.model_probability`.
+
+    Returns
+    -------
+    dict
+        ``{label: pi}`` for the curves drawn, plus ``"t"``: the positions.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> curves = plot_model_probability(ax, distances=(0.0, 2.0))
+    >>> [f"{v.max():.2g}" for k, v in curves.items() if k != "t"]
+    ['0.95', '0.00082', '0.92']
+    >>> plt.close(fig)
+    """
+    base = SETUPS["far"]
+    t = np.linspace(base.a, base.b, num)
+    u = 1.0 / (base.b - base.a)
+    out: dict[str, np.ndarray] = {"t": t}
+    setups = [(f"cluster alone, $D = {d:g}$", base.moved(d - 5.0)) for d in distances]
+    setups.append(("cluster at $D = 5$ beside a near cluster", SETUPS["near and far"]))
+    styles = ["-", "--", "-.", ":"]
+    for k, (label, s) in enumerate(setups):
+        pi = np.asarray(
+            model_probability(
+                np.array(s.z0), np.array(s.x), t, kernel=s.kernel, bandwidth=s.bandwidth,
+                background=background, background_density=u,
+            )
+        )
+        out[label] = pi
+        last = k == len(setups) - 1
+        ax.semilogy(
+            t, pi, color=COLOURS[6] if last else COLOURS[k % 6],
+            ls="-" if last else styles[k % 4], lw=3.0 if last else 2.0, label=label,
+        )
+    ax.set_xlabel("position $t$ on the target")
+    ax.set_ylabel(r"$\pi(t)$, the model's share of $q_\varepsilon(t)$")
+    ax.set_xlim(base.a, base.b)
+    ax.set_ylim(1e-6, 1.5)
+    ax.legend(loc="lower left", fontsize=9)
+    _style(ax)
+    return out
 
 
 def model_probability_on_bins(setup: Setup, z: np.ndarray, background: float) -> np.ndarray:
