@@ -16,7 +16,9 @@ figures
 shift
     The Laplace shift property: moves, arrivals, and the closed-form change of ``log K``.
 circle
-    The loss on the circle: arcs, the shorter-arc condition, polar plots.
+    The loss on the circle: arcs, the antipodal-arc condition, polar plots.
+boundary
+    Weights that are zero at the optimum: the 1/k limits of gradient descent.
 dynamics
     Learning dynamics: trajectories, the wrong-class corollary, the background remedy.
 alternatives
