@@ -152,7 +152,7 @@ class PolarArtists(NamedTuple):
     """What :func:`plot_polar_density` drew."""
 
     density: Line2D
-    """The model density ``q(theta)`` as the radius."""
+    """The model density ``q(t)`` as the radius."""
     target: Line2D
     """The target density ``1/(b - a)`` over the arc."""
     points: PathCollection
@@ -172,7 +172,7 @@ def plot_polar_density(
     show_antipodal: bool = True,
     marker_area: float = 300.0,
 ) -> PolarArtists:
-    r"""Draw the weighted KDE on polar axes: radius ``q(theta)``, the target arc shaded.
+    r"""Draw the weighted KDE on polar axes: radius ``q(t)`` at angle ``t``, the target arc shaded.
 
     Parameters
     ----------
@@ -242,7 +242,7 @@ def plot_polar_density(
             solid_capstyle="butt",
             label="antipodal arc",
         )
-    (density,) = ax.plot(theta, q, color=OKABE_ITO["blue"], lw=2, label=r"model $q(\theta)$")
+    (density,) = ax.plot(theta, q, color=OKABE_ITO["blue"], lw=2, label=r"model $q(t)$")
     points = ax.scatter(
         xx,
         np.full(xx.size, rim),
@@ -255,7 +255,7 @@ def plot_polar_density(
     )
     ax.set_ylim(0.0, rim * 1.05)
     ax.set_rlabel_position(200.0)
-    ax.set_xlabel(r"angle $\theta$; radius: density")
+    ax.set_xlabel(r"angle $t$; radius: density")
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     return PolarArtists(density=density, target=target, points=points)
 
@@ -513,6 +513,6 @@ def add_log_inset(
     ins.set_xlim(float(deltas[0]), float(deltas[-1]))
     ins.set_ylim(bottom=floor)
     ins.set_xlabel(r"$\delta$", fontsize="small", labelpad=1)
-    ins.set_ylabel("log scale", fontsize="small", labelpad=1)
+    ins.set_title("log scale", fontsize="small", pad=2)
     ins.tick_params(labelsize="x-small")
     return ins
