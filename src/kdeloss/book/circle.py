@@ -507,8 +507,13 @@ def add_log_inset(
     styles = ["-", "--", "-.", ":"]
     ins = ax.inset_axes(list(bounds))
     for i, ys in enumerate(curves.values()):
-        ins.plot(deltas, np.maximum(np.asarray(ys, dtype=float), floor),
-                 color=colors[i % 4], ls=styles[i % 4], lw=1.4)
+        ins.plot(
+            deltas,
+            np.maximum(np.asarray(ys, dtype=float), floor),
+            color=colors[i % 4],
+            ls=styles[i % 4],
+            lw=1.4,
+        )
     ins.set_yscale("log")
     ins.set_xlim(float(deltas[0]), float(deltas[-1]))
     ins.set_ylim(bottom=floor)
