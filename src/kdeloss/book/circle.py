@@ -472,7 +472,7 @@ def add_log_inset(
     A change of ``1e-3`` next to one of ``0.1`` is invisible on a linear axis; the inset
     shows both. Values at or below ``floor`` (round-off, or exactly zero) are drawn at
     ``floor``. The curves get the colours and line styles of
-    :func:`kdeloss.book.demos.plot_change_curves`, in the same order.
+    ``kdeloss.book.demos.plot_change_curves``, in the same order.
 
     Parameters
     ----------
