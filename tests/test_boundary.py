@@ -48,5 +48,5 @@ def test_no_law_without_a_positive_constant() -> None:
     ],
 )
 def test_bad_input(kwargs, match) -> None:
-    with pytest.raises(ValueError, match=f"^{match}"):
+    with pytest.raises(ValueError, match=rf"^{match}"):
         slow_decay_limits(**kwargs)

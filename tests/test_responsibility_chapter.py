@@ -67,3 +67,8 @@ def test_em_floor_is_the_smallest_normal_double(g) -> None:
 def test_more_points(g) -> None:
     for i in (2, 3):
         assert g[f"zw4_ks_{i}"] == pytest.approx(g[f"zw4_pred_{i}"], rel=2e-3)
+
+
+def test_the_picture(g) -> None:
+    """fig-simplex-loss: the minimum puts zero weight (EM's floor) on the third point."""
+    assert g["simplex_best3"] == pytest.approx(np.finfo(float).tiny, rel=1e-12)
