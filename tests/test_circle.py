@@ -15,6 +15,8 @@ from kdeloss.book.circle import (
     CIRCLE_DEFAULTS,
     WrappedBox,
     WrappedLaplace,
+    add_log_inset,
+    antipode_depth_changes,
     arc_distance,
     arc_margins,
     circle_checks,
@@ -179,4 +181,59 @@ def test_polar_plot() -> None:
     assert ax.get_legend() is not None
     with pytest.raises(ValueError, match="circular"):
         plot_polar_density(ax, Z, X, A, B, kernel="laplace")
+    plt.close(fig)
+
+
+# --- the antipodal arc: its ends are harmless, its inside costs the square of the depth ----
+
+
+def test_antipode_exactly_at_an_end_changes_nothing() -> None:
+    """A point whose antipode is an end of the target lies at an end of a gap."""
+    k = WrappedLaplace(H)
+    deltas = np.array([0.0, 0.01, 0.1, 0.3, 0.5])
+    for end in (A, B):
+        x = X.copy()
+        x[-1] = end + math.pi
+        cur = gradient_change_curve(Z, x, A, B, deltas, kernel=k)
+        assert cur.interval_change.max() < 1e-14
+        assert cur.binned_change.max() < 1e-14
+
+
+def test_antipode_inside_first_order_then_frozen() -> None:
+    """prop-circle-shift-fails (a): dL/dz_j grows while delta <= e, then stops."""
+    k = WrappedLaplace(H)
+    e = 0.2
+    x = X.copy()
+    x[-1] = A + e + math.pi
+    deltas = np.array([0.0, 1e-4, 2e-4, 0.1, 0.2, 0.3, 0.45])
+    cur = gradient_change_curve(Z, x, A, B, deltas, kernel=k)
+    dgj = cur.interval_grads[:, -1] - cur.interval_grads[0, -1]
+    assert np.all(np.diff(dgj[:5]) > 0)  # grows strictly up to delta = e
+    assert dgj[2] / dgj[1] == pytest.approx(2.0, rel=1e-3)  # first order in delta
+    frozen = cur.interval_grads[4:]
+    np.testing.assert_allclose(frozen, frozen[[0, 0, 0]], rtol=0, atol=1e-13)
+    assert cur.interval_change.max() <= e**2 / (4 * H * (B - A))
+
+
+def test_antipode_depth_changes_is_second_order_in_the_depth() -> None:
+    depths = np.array([0.0, 0.001, 0.01, 0.1, 0.5])
+    ch = antipode_depth_changes(Z, X, A, B, depths, 0.5, bandwidth=H)
+    assert ch[0] < 1e-14
+    assert np.all(ch[1:] > 0)
+    assert np.all(ch <= depths**2 / (4 * H * (B - A)) + 1e-15)
+    assert ch[2] / ch[1] == pytest.approx(100.0, rel=0.05)
+    binned = antipode_depth_changes(Z, X, A, B, depths, 0.5, bandwidth=H, bins=16)
+    assert binned[1] < 1e-14  # no bin centre (the first is at a + 1/32) in the strip
+    assert binned[3] > 1e-6
+    with pytest.raises(ValueError, match="depths"):
+        antipode_depth_changes(Z, X, A, B, np.array([-0.1]), 0.5)
+
+
+def test_log_inset() -> None:
+    fig, ax = plt.subplots()
+    d = np.linspace(0.0, 1.0, 5)
+    ins = add_log_inset(ax, d, {"flat": np.zeros(5), "rising": d**2})
+    assert ins.get_yscale() == "log"
+    assert len(ins.lines) == 2
+    np.testing.assert_array_equal(ins.lines[0].get_ydata(), np.full(5, 1e-17))
     plt.close(fig)

@@ -8,6 +8,8 @@ whose every trait the rendition follows.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from chapter_harness import (
     built_notebook,
@@ -73,3 +75,15 @@ def test_circle_chapter_runs_and_its_claims_hold() -> None:
     assert g["sh_antipodal_min"] > 1e-8 and g["sh_vonmises_min"] > 1e-8
     assert g["circ_margin_bad"] < 0
     assert g["circ_arrival"] == pytest.approx(0.5)
+    assert g["surv_normaliser_ok"] is True and g["sh_sympy_grad"] is True
+    # prop-circle-shift-fails (a): nothing at depth 0, at most e^2 / (4 h (b - a)) inside
+    assert g["depth_change_0"] < 1e-14
+    for i in (1, 2, 3):
+        assert 0 < g[f"depth_change_{i}"] <= g[f"depth_bound_{i}"]
+    assert g["depth_change_2"] / g["depth_change_1"] == pytest.approx(100.0, rel=0.05)
+    # fig-circle-shift as its text describes it: the point on the antipodal arc moves the
+    # gradient by about 1e-3 (within the bound), flat once its antipode has left the target
+    assert g["circ_bad_depth"] == pytest.approx(2.9 - math.pi + 0.5)
+    assert 1e-4 < g["circ_bad_plateau"] < g["circ_bad_bound"]
+    assert g["circ_bad_exit_spread"] < 1e-12
+    assert g["circ_vm_first"] > 1e-4

@@ -18,7 +18,11 @@ overview
 shift
     The Laplace shift property: moves, arrivals, and the closed-form change of ``log K``.
 circle
-    The loss on the circle: arcs, the shorter-arc condition, polar plots.
+    The loss on the circle: arcs, the antipodal-arc condition, polar plots.
+boundary
+    Weights that are zero at the optimum: the 1/k limits of gradient descent.
+simplex
+    The loss over the weight vectors of three points, drawn on the simplex.
 dynamics
     Learning dynamics: trajectories, the wrong-class corollary, the background remedy.
 alternatives

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CIRCLE_DEFAULTS",
     "PolarArtists",
+    "add_log_inset",
+    "antipode_depth_changes",
     "arc_distance",
     "arc_margins",
     "as_arc",
@@ -123,7 +125,10 @@ def arc_margins(x: np.ndarray, a: float, b: float) -> np.ndarray:
       antipode is not on it (it lies in one of the two gaps between the arc and its antipodal
       arc);
     - ``-pi`` for a point whose antipode lies on the arc (its shorter arc to some bins runs
-      the other way: the bins around its antipode see it recede);
+      the other way: the bins around its antipode see it recede). This is conservative at the
+      two ends of the antipodal arc: a point whose antipode is exactly ``a`` or ``b`` in fact
+      approaches every bin (:func:`antipode_depth_changes`), but a rounded angle cannot say
+      on which side of the end it lies;
     - a value ``<= 0`` for a point on the arc.
 
     The whole-arc shift theorem holds for ``0 <= delta <= min(arc_margins)`` and needs this
@@ -147,7 +152,7 @@ class PolarArtists(NamedTuple):
     """What :func:`plot_polar_density` drew."""
 
     density: Line2D
-    """The model density ``q(theta)`` as the radius."""
+    """The model density ``q(t)`` as the radius."""
     target: Line2D
     """The target density ``1/(b - a)`` over the arc."""
     points: PathCollection
@@ -167,7 +172,7 @@ def plot_polar_density(
     show_antipodal: bool = True,
     marker_area: float = 300.0,
 ) -> PolarArtists:
-    r"""Draw the weighted KDE on polar axes: radius ``q(theta)``, the target arc shaded.
+    r"""Draw the weighted KDE on polar axes: radius ``q(t)`` at angle ``t``, the target arc shaded.
 
     Parameters
     ----------
@@ -237,7 +242,7 @@ def plot_polar_density(
             solid_capstyle="butt",
             label="antipodal arc",
         )
-    (density,) = ax.plot(theta, q, color=OKABE_ITO["blue"], lw=2, label=r"model $q(\theta)$")
+    (density,) = ax.plot(theta, q, color=OKABE_ITO["blue"], lw=2, label=r"model $q(t)$")
     points = ax.scatter(
         xx,
         np.full(xx.size, rim),
@@ -250,7 +255,7 @@ def plot_polar_density(
     )
     ax.set_ylim(0.0, rim * 1.05)
     ax.set_rlabel_position(200.0)
-    ax.set_xlabel(r"angle $\theta$; radius: density")
+    ax.set_xlabel(r"angle $t$; radius: density")
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     return PolarArtists(density=density, target=target, points=points)
 
@@ -396,3 +401,123 @@ def circle_shift_checks(trials: int = 100, seed: int = 0) -> dict[str, float]:
         )
         res["antipodal_min"] = min(res["antipodal_min"], float(np.abs(p1 - p0).max()))
     return res
+
+
+def antipode_depth_changes(
+    z: np.ndarray,
+    x: np.ndarray,
+    a: float,
+    b: float,
+    depths: np.ndarray,
+    delta: float,
+    *,
+    bandwidth: float = 1.0,
+    bins: int | None = None,
+) -> np.ndarray:
+    r"""How much a point whose antipode lies ``depth`` inside the arc changes the gradient.
+
+    The last point of ``x`` is put at ``a + depth + pi``: its antipode lies on the arc at
+    distance ``depth`` from the end ``a``. Every point then moves toward the arc's centre along
+    its shorter arc by ``delta`` (:func:`kdeloss.book.shift.shift_toward`), with the
+    :class:`WrappedLaplace` kernel. Returns, per depth, ``max_i |dL/dz_i(delta) - dL/dz_i(0)|``
+    for the whole-arc loss (``bins=None``: the unbinned loss, by quadrature between the kinks)
+    or the binned loss with ``bins`` bins.
+
+    The circle chapter's proposition on the antipodal arc: the change is zero at depth 0 (the
+    point approaches every bin), and once ``delta >= depth`` it is at most
+    ``depth**2 / (4 h (b - a))``.
+
+    Examples
+    --------
+    >>> ch = antipode_depth_changes([0.0, 0.5], [1.5, 0.0], -0.5, 0.5, np.array([0.0, 0.1]),
+    ...                             0.2, bandwidth=0.6)
+    >>> bool(ch[0] < 1e-14), bool(0 < ch[1] <= 0.1**2 / (4 * 0.6))
+    (True, True)
+    """
+    from .shift import interval_loss_and_grad, shift_toward
+
+    zz, xx = as_points(z, x)
+    lo, hi = as_arc(a, b)
+    dd = as_vector("depths", depths)
+    if np.any(dd < 0) or np.any(dd > hi - lo):
+        raise ValueError(f"depths: expected values in [0, b - a], got {dd}")
+    d = as_scalar("delta", delta)
+    kern = WrappedLaplace(bandwidth)
+    centre = 0.5 * (lo + hi)
+
+    def grad(points: np.ndarray) -> np.ndarray:
+        if bins is None:
+            return interval_loss_and_grad(zz, points, lo, hi, kernel=kern)[1]
+        return loss_and_grad(zz, points, lo, hi, kernel=kern, bins=bins)[1]
+
+    out = np.empty(dd.size)
+    for k, depth in enumerate(dd):
+        y = xx.copy()
+        y[-1] = lo + depth + math.pi
+        moved = shift_toward(y, centre, d, circular=True)
+        out[k] = float(np.abs(grad(moved) - grad(y)).max())
+    return out
+
+
+def add_log_inset(
+    ax: Axes,
+    deltas: np.ndarray,
+    curves: dict[str, np.ndarray],
+    *,
+    bounds: tuple[float, float, float, float] = (0.08, 0.42, 0.42, 0.42),
+    floor: float = 1e-17,
+) -> Axes:
+    r"""An inset on ``ax`` with the same curves on a logarithmic vertical axis.
+
+    A change of ``1e-3`` next to one of ``0.1`` is invisible on a linear axis; the inset
+    shows both. Values at or below ``floor`` (round-off, or exactly zero) are drawn at
+    ``floor``. The curves get the colours and line styles of
+    ``kdeloss.book.demos.plot_change_curves``, in the same order.
+
+    Parameters
+    ----------
+    ax : Axes
+        The main axes.
+    deltas : array, shape (D,)
+    curves : dict of label -> array, shape (D,)
+    bounds : (x0, y0, width, height)
+        The inset's place, as fractions of ``ax``.
+    floor : float
+        The smallest value drawn.
+
+    Returns
+    -------
+    Axes
+        The inset.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> ins = add_log_inset(ax, np.array([0.0, 1.0]), {"a": np.array([0.0, 1e-3])})
+    >>> ins.get_yscale(), float(ins.lines[0].get_ydata()[0])
+    ('log', 1e-17)
+    >>> plt.close(fig)
+    """
+    from .plots import OKABE_ITO
+
+    colors = [OKABE_ITO[k] for k in ("blue", "bluish_green", "vermillion", "reddish_purple")]
+    styles = ["-", "--", "-.", ":"]
+    ins = ax.inset_axes(list(bounds))
+    for i, ys in enumerate(curves.values()):
+        ins.plot(
+            deltas,
+            np.maximum(np.asarray(ys, dtype=float), floor),
+            color=colors[i % 4],
+            ls=styles[i % 4],
+            lw=1.4,
+        )
+    ins.set_yscale("log")
+    ins.set_xlim(float(deltas[0]), float(deltas[-1]))
+    ins.set_ylim(bottom=floor)
+    ins.set_xlabel(r"$\delta$", fontsize="small", labelpad=1)
+    ins.set_title("log scale", fontsize="small", pad=2)
+    ins.tick_params(labelsize="x-small")
+    return ins
