@@ -257,10 +257,10 @@ def kernel_cdf_integral(kernel: str, y: np.ndarray, bandwidth: float) -> np.ndar
 
 
 def outside_cost(kernel: str, x: np.ndarray, a: float, b: float, bandwidth: float) -> np.ndarray:
-    r"""``nu(x) = Psi(a - x) + Psi(x - b)``: a kernel at ``x``'s share of ``W_1`` off ``[a, b]``.
+    r"""``V(x) = Psi(a - x) + Psi(x - b)``: a kernel at ``x``'s share of ``W_1`` off ``[a, b]``.
 
-    ``W_1(q, u) = sum_j S_j nu(x_j) + int_a^b |F_q - F_u|`` (book/alternatives.md), and
-    ``nu(x)`` is the distance from ``x`` to ``[a, b]`` plus a term between 0 and ``E|X|``.
+    ``W_1(q, u) = sum_j S_j V(x_j) + int_a^b |F_q - F_u|`` (book/alternatives.md), and
+    ``V(x)`` is the distance from ``x`` to ``[a, b]`` plus a term between 0 and ``E|X|``.
 
     Examples
     --------
@@ -285,7 +285,7 @@ def wasserstein1_parts(
 ) -> tuple[float, float]:
     r"""The two parts of ``W_1(q, u)``: outside the target, in closed form, and inside it.
 
-    Returns ``(sum_j S_j nu(x_j), int_a^b |F_q - F_u| dt)`` with :func:`outside_cost`; the
+    Returns ``(sum_j S_j V(x_j), int_a^b |F_q - F_u| dt)`` with :func:`outside_cost`; the
     second by adaptive quadrature (:func:`scipy.integrate.quad`). Their sum is ``W_1``.
 
     Examples
