@@ -136,7 +136,9 @@ def complex_step(
 # error measures
 
 
-def loss_error(loss: float, loss_ref: float, logq_ref: np.ndarray) -> float:
+def loss_error(
+    loss: float, loss_ref: float, logq_ref: np.ndarray, *, weights: np.ndarray | None = None
+) -> float:
     """``|L - L_ref| / max(1, mean_m |log q_ref(t_m)|)``: the project's loss error.
 
     Parameters
@@ -145,6 +147,10 @@ def loss_error(loss: float, loss_ref: float, logq_ref: np.ndarray) -> float:
         The value to judge.
     loss_ref, logq_ref
         The first and third results of :func:`reference`.
+    weights : array_like, shape (M,), optional
+        A target's bin weights (as given to :func:`reference`): the mean is then the
+        weighted mean ``sum_m wbar_m |log q_ref(t_m)|`` over the bins of positive weight
+        (``log q`` may be ``-inf`` at a bin of weight 0).
 
     Returns
     -------
@@ -157,12 +163,20 @@ def loss_error(loss: float, loss_ref: float, logq_ref: np.ndarray) -> float:
     '1e-07'
     >>> f"{loss_error(0.5 + 1e-9, 0.5, np.array([-0.4, -0.6])):.3g}"       # the floor of 1
     '1e-09'
+    >>> f"{loss_error(3.0 + 1e-6, 3.0, np.array([-np.inf, -3.0]), weights=[0, 1]):.3g}"
+    '3.33e-07'
     """
     loss, loss_ref = float(loss), float(loss_ref)
     if not (math.isfinite(loss) and math.isfinite(loss_ref)):
         return 0.0 if loss == loss_ref else math.inf
     logq = np.abs(np.asarray(logq_ref, dtype=float))
-    scale = max(1.0, float(np.sum(logq / logq.size)))  # no overflow near FLOAT_MAX
+    if weights is None:
+        scale = max(1.0, float(np.sum(logq / logq.size)))  # no overflow near FLOAT_MAX
+    else:
+        w = np.asarray(weights, dtype=float)
+        live = w > 0
+        w = w[live] / w[live].max()
+        scale = max(1.0, float(np.sum((w / w.sum()) * logq[live])))
     diff = abs(0.5 * loss - 0.5 * loss_ref)
     return 2.0 * (diff / scale)
 
@@ -291,6 +305,17 @@ class _Kernel:
         return v + self.log_c_mp if self.log_c else v
 
 
+def _target_weights(target: object, t: np.ndarray) -> np.ndarray | None:
+    """The raw float weights of ``target`` at the bins (validated as the library does)."""
+    from ._validate import as_target
+
+    if target is None:
+        return None
+    as_target(target, t)  # raises ValueError("target: ...") for a bad one
+    raw = target(t.copy()) if callable(target) else target
+    return np.asarray(raw, dtype=float)
+
+
 def _float_magnitude(
     z: np.ndarray, x: np.ndarray, t: np.ndarray, kern: _Kernel, base_bits: int
 ) -> float | None:
@@ -332,6 +357,7 @@ def reference(
     bins: int = 256,
     background: float = 0.0,
     dps: int = 80,
+    target: object = None,
 ) -> tuple[float, np.ndarray, np.ndarray]:
     r"""The binned loss, its gradient and ``log q`` at the bins, exactly (mpmath).
 
@@ -342,7 +368,9 @@ def reference(
     nothing), and the densities ``q(t_m) = sum_j S_j K(t_m - x_j)`` are summed with ``fsum``
     (terms below the working precision relative to a bin's largest are left out). With a
     background ``eps``, ``q = (1 - eps) q_model + eps / (b - a)`` and
-    ``grad = mean_m pi_m (S - r(t_m))`` with ``pi = (1 - eps) q_model / q``.
+    ``grad = mean_m pi_m (S - r(t_m))`` with ``pi = (1 - eps) q_model / q``. With a
+    ``target`` of bin weights ``w_m`` every mean over the bins is ``sum_m w_m (.) / sum w``,
+    formed exactly from the float weights; bins of weight 0 are skipped (``0 log 0 = 0``).
 
     Parameters
     ----------
@@ -366,6 +394,10 @@ def reference(
         ``eps`` in ``[0, 1)``.
     dps : int
         Significant digits of the working precision (at least 60 is the project's rule).
+    target : array_like of shape (M,), or callable, optional
+        As in :func:`kdeloss.loss_and_grad`: ``None`` (uniform), the weight of each bin, or
+        a callable returning them at the array of bin centres. A bad one raises the same
+        ``ValueError("target: ...")``.
 
     Returns
     -------
@@ -376,7 +408,8 @@ def reference(
         ``dL_M/dz``.
     logq : ndarray, shape (M,)
         ``log q(t_m)``; values beyond the float range are clipped to ``-FLOAT_MAX`` (so
-        :func:`loss_error` computed from them errs on the strict side).
+        :func:`loss_error` computed from them errs on the strict side); ``-inf`` at a bin
+        of weight 0 that no kernel covers.
 
     Raises
     ------
@@ -420,6 +453,7 @@ def reference(
         t = bin_centers(a, b, bins)  # validates a, b, bins (ValueError naming them)
     if not np.all(np.isfinite(t)):
         raise ValueError(f"a and b: the bin centres of [{a}, {b}] are not all finite")
+    raw_w = _target_weights(target, t)
 
     mp = mpmath.mp
     n, m = zf.size, t.size
@@ -473,9 +507,14 @@ def reference(
         pis: list[Any] = []
         cols: list[list[Any]] = [[] for _ in range(n)]  # pi_m r_j(t_m), per point
         exp, log, fsum = mp.exp, mp.log, mp.fsum
+        wts = [one] * m if raw_w is None else [mp.mpf(float(v)) for v in raw_w]
         for mi, row in enumerate(d):
             lk = [kern(mp, dj) for dj in row]
             terms = [(j, log_s[j] + v) for j, v in enumerate(lk) if v is not None]
+            if not terms and not wts[mi]:
+                logq.append(mp.ninf)
+                pis.append(mp.zero)
+                continue
             if not terms:
                 if not eps:
                     raise ValueError(
@@ -501,11 +540,15 @@ def reference(
                 pi = exp(log_fit - lq) if log_fit - lq > cutoff else mp.zero
                 pis.append(pi)
                 scale = pi / total
+            scale = scale * wts[mi]
             for j, v in e:
                 cols[j].append(v * scale)
-        loss = -fsum(logq) / m
-        mean_pi = fsum(pis) / m
-        grad = [s[i] * mean_pi - fsum(cols[i]) / m for i in range(n)]
+        total_w = fsum(wts)
+        loss = -fsum(w * v for w, v in zip(wts, logq, strict=True) if w) / total_w
+        mean_pi = fsum(w * v for w, v in zip(wts, pis, strict=True)) / total_w
+        grad = [s[i] * mean_pi - fsum(cols[i]) / total_w for i in range(n)]
         loss_f = float(loss) if abs(loss) <= FLOAT_MAX else math.copysign(math.inf, loss)
-        logq_f = np.array([float(max(-FLOAT_MAX, min(FLOAT_MAX, v))) for v in logq])
+        logq_f = np.array(
+            [-math.inf if v == mp.ninf else float(max(-FLOAT_MAX, min(FLOAT_MAX, v))) for v in logq]
+        )
         return loss_f, np.array([float(v) for v in grad]), logq_f
