@@ -548,7 +548,6 @@ def reference(
         mean_pi = fsum(w * v for w, v in zip(wts, pis, strict=True)) / total_w
         grad = [s[i] * mean_pi - fsum(cols[i]) / total_w for i in range(n)]
         loss_f = float(loss) if abs(loss) <= FLOAT_MAX else math.copysign(math.inf, loss)
-        logq_f = np.array(
-            [-math.inf if v == mp.ninf else float(max(-FLOAT_MAX, min(FLOAT_MAX, v))) for v in logq]
-        )
+        clip = [float(max(-FLOAT_MAX, min(FLOAT_MAX, v))) for v in logq]
+        logq_f = np.array([-math.inf if v == mp.ninf else c for v, c in zip(logq, clip)])
         return loss_f, np.array([float(v) for v in grad]), logq_f
