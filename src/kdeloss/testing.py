@@ -305,6 +305,11 @@ class _Kernel:
         return v + self.log_c_mp if self.log_c else v
 
 
+def _clipped(mp: Any, v: Any) -> float:
+    """``v`` as a float, clipped to ``+-FLOAT_MAX``; ``-inf`` stays ``-inf``."""
+    return -math.inf if v == mp.ninf else float(max(-FLOAT_MAX, min(FLOAT_MAX, v)))
+
+
 def _target_weights(target: object, t: np.ndarray) -> np.ndarray | None:
     """The raw float weights of ``target`` at the bins (validated as the library does)."""
     from ._validate import as_target
@@ -548,6 +553,5 @@ def reference(
         mean_pi = fsum(w * v for w, v in zip(wts, pis, strict=True)) / total_w
         grad = [s[i] * mean_pi - fsum(cols[i]) / total_w for i in range(n)]
         loss_f = float(loss) if abs(loss) <= FLOAT_MAX else math.copysign(math.inf, loss)
-        clip = [float(max(-FLOAT_MAX, min(FLOAT_MAX, v))) for v in logq]
-        logq_f = np.array([-math.inf if v == mp.ninf else c for v, c in zip(logq, clip)])
+        logq_f = np.array([_clipped(mp, v) for v in logq])
         return loss_f, np.array([float(v) for v in grad]), logq_f
