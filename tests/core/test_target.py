@@ -350,3 +350,27 @@ def test_batch_gradient_is_the_gradient_of_the_mean() -> None:
         up = loss_and_grad_batch(Z + e, x, a, a + 1.0, bins=8, kernel="gaussian")[0]
         down = loss_and_grad_batch(Z - e, x, a, a + 1.0, bins=8, kernel="gaussian")[0]
         assert (up - down) / (2 * step) == pytest.approx(G[i, j], abs=1e-9)
+
+
+def test_training_with_a_target() -> None:
+    """EM's fixed point is ``S = E_p[r]`` (the gradient's zero) and it never raises the
+    loss; gradient descent follows ``loss_and_grad`` with the same target."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=6)
+    t = bin_centers(-1.0, 1.0, 32)
+    w = np.exp(-(((t - 0.4) / 0.2) ** 2))
+    run = kdeloss.em(np.zeros(6), x, -1.0, 1.0, bins=32, target=w, steps=400)
+    assert np.all(np.diff(run.loss) <= 1e-15)
+    assert np.abs(run.grad[-1]).max() < 1e-9
+    gd = kdeloss.gradient_descent(np.zeros(6), x, -1.0, 1.0, bins=32, target=w, steps=3)
+    L, g = loss_and_grad(gd.z[2], x, -1.0, 1.0, bins=32, target=w)
+    assert gd.loss[2] == L and np.array_equal(gd.grad[2], g)
+    # a box that leaves bins of weight 0 uncovered: EM runs on the others
+    xb = np.array([-0.9, -0.8, 0.85])
+    wb = np.where(np.abs(t[:, None] - xb).min(axis=1) <= 0.1, 1.0, 0.0)
+    boxed = kdeloss.em(np.zeros(3), xb, -1.0, 1.0, bins=32, kernel="box", bandwidth=0.2,
+                       target=wb, steps=5)
+    assert np.all(np.isfinite(boxed.loss))
+    with pytest.raises(ValueError, match=r"^bins: bin \d+ at t"):
+        kdeloss.em(np.zeros(3), xb, -1.0, 1.0, bins=32, kernel="box", bandwidth=0.2,
+                    target=wb + 1.0, steps=1)
