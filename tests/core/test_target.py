@@ -374,3 +374,35 @@ def test_training_with_a_target() -> None:
     with pytest.raises(ValueError, match=r"^bins: bin \d+ at t"):
         kdeloss.em(np.zeros(3), xb, -1.0, 1.0, bins=32, kernel="box", bandwidth=0.2,
                     target=wb + 1.0, steps=1)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_sorted_log_space_path_with_weights(monkeypatch, eps) -> None:
+    """The log-space path of "sorted" (bins far from the mass) with weights, zeros too."""
+    calls = []
+    real = fast._log_path
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fast, "_linear_path", lambda *args, **kwargs: None)
+    monkeypatch.setattr(fast, "_log_path", spy)
+    rng = np.random.default_rng(6)
+    for _ in range(5):
+        z, x = rng.normal(size=5) * 3, rng.normal(size=5) * 2
+        w = rng.random(17) * (rng.random(17) < 0.6)
+        w[3] = 1.0
+        _check("sorted", "laplace", z, x, 0.4, 17, eps, w)
+    assert calls
+
+
+def test_fft_grid_with_points_off_the_grid_and_weights() -> None:
+    """"fft" on its grid, with light points beyond the kernel's reach (left off the grid
+    and bounded) and a target of weights: within its bound of the reference."""
+    rng = np.random.default_rng(9)
+    z = np.concatenate([rng.normal(size=6), [-6.0, -7.0]])
+    x = np.concatenate([rng.normal(size=6), [40.0, -45.0]])
+    w = np.abs(np.sin(np.arange(24.0))) * (np.arange(24) % 5 != 0)
+    for eps in (0.0, 0.1):
+        _check("fft", "gaussian", z, x, 0.3, 24, eps, w)
