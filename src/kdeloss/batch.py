@@ -51,6 +51,8 @@ _TINY = 1e-290
 # point arithmetic many times slower, and nothing this small reaches the result (a term of a
 # bin's sum is relevant only within e^-(_DEPTH + 45) of it).
 _FLUSH = 1e-300
+# Samples times (bins + points) of one block of samples (memory: a few such arrays).
+_SAMPLE_BLOCK = 2**21
 # Rows of one matrix product (see _matmul).
 _ROWS = 16
 # Entries of one (samples x bins x points) block of the plain path.
@@ -166,11 +168,22 @@ def loss_and_grad_batch(
     todo = np.ones(n_samples, dtype=bool)
     big = max(float(np.abs(xx).max()), float(np.abs(t).max()), kern.bandwidth)
     if big < _FLOAT_LIMIT:
-        if isinstance(kern, Laplace) and xx.size <= _LAPLACE_MAX_N:
-            ok = _laplace(zz, xx, t, kern.bandwidth, eps, log_u, w, losses, grads)
-        else:
-            ok = _general(zz, xx, t, kern, eps, log_u, w, losses, grads)
-        todo = ~ok
+        laplace = isinstance(kern, Laplace) and xx.size <= _LAPLACE_MAX_N
+        rows = max(1, _SAMPLE_BLOCK // (m + xx.size))
+        for i0 in range(0, n_samples, rows):
+            sl = slice(i0, min(i0 + rows, n_samples))
+            args = (
+                zz[sl],
+                xx,
+                t if shared else t[sl],
+                kern.bandwidth if laplace else kern,
+                eps,
+                log_u[sl],
+                None if w is None else w[sl],
+                losses[sl],
+                grads[sl],
+            )
+            todo[sl] = ~(_laplace(*args) if laplace else _general(*args))
     for i in np.flatnonzero(todo):
         try:
             losses[i], grads[i] = loss_and_grad(

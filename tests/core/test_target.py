@@ -406,3 +406,18 @@ def test_fft_grid_with_points_off_the_grid_and_weights() -> None:
     w = np.abs(np.sin(np.arange(24.0))) * (np.arange(24) % 5 != 0)
     for eps in (0.0, 0.1):
         _check("fft", "gaussian", z, x, 0.3, 24, eps, w)
+
+
+@pytest.mark.parametrize("kernel", ["laplace", "gaussian", "box"])
+def test_batch_in_blocks_of_samples(monkeypatch, kernel) -> None:
+    """Blocks of samples (for memory) give the same numbers as one block."""
+    rng = np.random.default_rng(12)
+    x, Z = rng.normal(size=7), rng.normal(size=(23, 7))
+    a = rng.normal(size=23)
+    opts = {"kernel": kernel, "bandwidth": 3.0 if kernel == "box" else 0.5, "bins": 9}
+    whole = loss_and_grad_batch(Z, x, a, a + 1.0, **opts)
+    monkeypatch.setattr(kdeloss.batch, "_SAMPLE_BLOCK", 50)
+    blocks = loss_and_grad_batch(Z, x, a, a + 1.0, **opts)
+    assert blocks[0] == pytest.approx(whole[0], rel=1e-15)
+    np.testing.assert_allclose(blocks[1], whole[1], rtol=0, atol=1e-17)
+    assert np.abs(blocks[1] - _loop(Z, x, a, a + 1.0, **opts)[1]).max() <= EXACT / 23
