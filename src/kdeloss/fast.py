@@ -9,7 +9,8 @@ Every method returns the same pair as the textbook sums
 
     \bar r_j = \frac{1}{M}\sum_m \frac{S_j K(t_m - x_j)}{q(t_m)}
 
-(with a background ``eps``, ``S_j mean(pi) - mean_m pi_m r_j(t_m)``), each within its
+(with a background ``eps``, ``S_j mean(pi) - mean_m pi_m r_j(t_m)``; with a target's bin
+weights ``weights=`` ``w_m``, summing to 1, every ``1/M`` becomes ``w_m``), each within its
 documented error:
 
 ``"direct"``
