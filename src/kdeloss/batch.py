@@ -477,21 +477,29 @@ def _general(
     m = t.shape[1]
     rows = max(1, _BLOCK_ENTRIES // (m * n))
     good = np.zeros(n_samples, dtype=bool)
+    span = _plain_span(kern, t, x)
     for i0 in range(0, n_samples, rows):
         sl = slice(i0, min(i0 + rows, n_samples))
         tb = t[sl]
-        if kern.positive and not kern.circular:
+        wb = None if w is None else w[sl]
+        if span is not None:
             with np.errstate(over="ignore", invalid="ignore", under="ignore"):
                 lk = np.asarray(kern.logpdf(tb[:, :, None] - x[None, None, :]), dtype=float)
                 kappa = lk.max(axis=2)
                 ktab = _flushed(np.exp(lk - kappa[:, :, None]))
-            size = np.abs(kappa)
+            size = np.abs(kappa) + span
+            qhat = np.einsum("bmn,bn->bm", ktab, amat[sl])
+            redo = ~_general_ok(qhat, size, n, wb)
+            if redo.any():  # far bins: their rows again, from differences of positions
+                kappa[redo], ktab[redo] = _exact_rows(kern, tb[redo], x)
+                size[redo] = 0.0
+                qhat[redo] = np.einsum("rn,rn->r", ktab[redo], amat[sl][np.nonzero(redo)[0]])
         else:
             kappa, flat = _exact_rows(kern, tb.ravel(), x)
             kappa, ktab = kappa.reshape(tb.shape), flat.reshape(*tb.shape, n)
             size = None
-        qhat = np.einsum("bmn,bn->bm", ktab, amat[sl])
-        ok = _general_ok(qhat, size, n, None if w is None else w[sl])
+            qhat = np.einsum("bmn,bn->bm", ktab, amat[sl])
+        ok = _general_ok(qhat, size, n, wb)
         good[sl] = _general_finish(
             amat[sl],
             log_norm[sl],
@@ -507,6 +515,24 @@ def _general(
             grads[sl],
         )
     return good
+
+
+def _plain_span(kern: Kernel, t: np.ndarray, x: np.ndarray) -> float | None:
+    """Whether the plain table (``log K`` of the rounded ``t - x``) may be used, and the
+    size it adds to every exponent's rounding: 0 for a kernel on the line positive
+    everywhere (its ``log K`` rounds like its own size); for a circular one positive
+    everywhere, the range of ``log K`` over a turn (``2 kappa`` for von Mises), if positions
+    are angles within two turns and that range is at most 256; else None (the exact rows)."""
+    if not kern.positive:
+        return None
+    if not kern.circular:
+        return 0.0
+    if max(float(np.abs(t).max()), float(np.abs(x).max())) > 4.0 * math.pi:
+        return None
+    with np.errstate(all="ignore"):
+        lk = np.asarray(kern.logpdf(np.linspace(-math.pi, math.pi, 721)), dtype=float)
+    span = float(lk.max() - lk.min())
+    return span if span <= 256.0 else None
 
 
 def _general_ok(
