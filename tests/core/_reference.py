@@ -58,6 +58,9 @@ def _evaluate(z, x, t, name, h, eps, log_u) -> tuple[float, np.ndarray, np.ndarr
     """
     far = max(abs(float(tv) - float(xv)) for tv in t for xv in x) / float(h)
     extra = (int(np.ceil(np.log10(far))) if far > 1 else 0) if np.isfinite(far) else 330
+    # and as many as the logits' size: z = (1e300, 1) must keep the 1 in z - max z
+    spread = float(np.max(np.abs(np.asarray(z, dtype=float))))
+    extra += int(np.ceil(np.log10(spread))) if spread > 1 else 0
     with mp.workdps(60 + extra):
         zz = [mp.mpf(float(v)) for v in z]
         xx = [mp.mpf(float(v)) for v in x]
