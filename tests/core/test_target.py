@@ -421,3 +421,23 @@ def test_batch_in_blocks_of_samples(monkeypatch, kernel) -> None:
     assert blocks[0] == pytest.approx(whole[0], rel=1e-15)
     np.testing.assert_allclose(blocks[1], whole[1], rtol=0, atol=1e-17)
     assert np.abs(blocks[1] - _loop(Z, x, a, a + 1.0, **opts)[1]).max() <= EXACT / 23
+
+
+def test_symbolic_gradient_of_a_weighted_target() -> None:
+    """SymPy: ``d/dz_i [-sum_m w_m log q_m / sum w] = S_i - sum_m w_m r_i(t_m) / sum w`` for
+    three points and two bins with symbolic weights and kernel values."""
+    import sympy as sp
+
+    from kdeloss import symbolic as ks
+
+    z, k1 = ks.make_symbols(3)
+    k2 = sp.symbols("L0:3", positive=True)
+    w = sp.symbols("w0:2", positive=True)
+    rows = (k1, k2)
+    total = w[0] + w[1]
+    lw = -sum(wm * sp.log(ks.mixture(z, row)) for wm, row in zip(w, rows, strict=True)) / total
+    s = ks.softmax_weights(z)
+    for i, zi in enumerate(z):
+        resp = [s[i] * row[i] / ks.mixture(z, row) for row in rows]
+        closed = s[i] - sum(wm * r for wm, r in zip(w, resp, strict=True)) / total
+        assert sp.simplify(sp.diff(lw, zi) - closed) == 0
