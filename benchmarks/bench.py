@@ -24,6 +24,12 @@ Peak memory is measured in a fresh subprocess per case: the growth of the peak r
 set size during one call after a warm-up call (Linux ``/proc/self/status``), and for the
 NumPy-based methods also ``tracemalloc``'s peak.
 
+And a batched training step (:func:`kdeloss.loss_and_grad_batch`): ``B = 1024`` samples of
+``N = 64`` logits over shared centres, ``M = 64`` bins each, Laplace kernel, against JAX
+``jit(vmap(value_and_grad))`` of the same per-sample loss (float64, the batch mean and its
+gradient), in two forms: an interval per sample, and bin weights per sample on shared bins.
+``python benchmarks/bench.py --batch-only`` reruns only this case and updates the results.
+
 Writes ``results/bench.json`` (everything), ``results/bench.md`` (tables) and
 ``results/times.png``, ``results/ratios.png`` (log-log figures). The book's chapter
 "Computing it fast" draws its figures from ``bench.json`` with :func:`plot_times` and
@@ -212,6 +218,145 @@ def available(who: str) -> str | None:
     if importlib.util.find_spec(MODULE[who]) is None:
         return f"{MODULE[who]} is not installed (pip install -r requirements-bench.txt)"
     return None
+
+
+# --------------------------------------------------------------------------------------------
+# the batched case
+
+#: Samples, centres and bins of the batched case, and its bandwidth.
+BATCH = {"B": 1024, "N": 64, "M": 64, "bandwidth": H}
+BATCH_CASES = ("intervals", "weights")
+BATCH_LABEL = {
+    "intervals": "an interval [a_b, b_b] per sample (uniform target)",
+    "weights": "bin weights per sample on shared bins of [-1, 1]",
+}
+
+
+def batch_problem(seed: int = 0) -> dict[str, Any]:
+    """Centres evenly spaced on ``[-3, 3]``, logits standard normal; intervals centred at a
+    standard normal with widths uniform in ``[0.2, 1]``; weights uniform in ``[0, 1]``."""
+    rng = np.random.default_rng(seed)
+    n_samples, n, m = BATCH["B"], BATCH["N"], BATCH["M"]
+    centre = rng.normal(size=n_samples)
+    width = rng.uniform(0.2, 1.0, size=n_samples)
+    return {
+        "x": np.linspace(-3.0, 3.0, n),
+        "Z": rng.normal(size=(n_samples, n)),
+        "a": centre - width / 2,
+        "b": centre + width / 2,
+        "W": rng.random((n_samples, m)),
+    }
+
+
+def batch_runners(
+    case: str, p: dict[str, Any], with_jax: bool = True
+) -> dict[str, Callable[[], Any]]:
+    """``{"ours": ..., "jax": ...}`` for a batched case: each returns (mean loss, gradient)."""
+    from kdeloss import loss_and_grad_batch
+
+    h, m = BATCH["bandwidth"], BATCH["M"]
+    x, Z = p["x"], p["Z"]
+    if case == "intervals":
+        args: tuple[Any, ...] = (p["a"], p["b"])
+        kw: dict[str, Any] = {}
+    else:
+        args, kw = (A, B), {"target": p["W"]}
+
+    def ours() -> tuple[float, np.ndarray]:
+        return loss_and_grad_batch(Z, x, *args, kernel="laplace", bandwidth=h, bins=m, **kw)
+
+    fns = {"ours": ours}
+    if with_jax and available("jax") is None:
+        fns["jax"] = _jax_batch_runner(case, p)
+    return fns
+
+
+def _jax_batch_runner(case: str, p: dict[str, Any]) -> Callable[[], Any]:
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    h, m = BATCH["bandwidth"], BATCH["M"]
+    x = jnp.asarray(p["x"])
+    k = jnp.arange(m) + 0.5
+
+    def per_bin(z, t):
+        logk = -jnp.abs(t[:, None] - x[None, :]) / h - math.log(2.0 * h)
+        return jax.scipy.special.logsumexp(jax.nn.log_softmax(z)[None, :] + logk, axis=1)
+
+    if case == "intervals":
+
+        def loss(z, a, b):
+            return -jnp.mean(per_bin(z, a + k * ((b - a) / m)))
+
+        data = (jnp.asarray(p["Z"]), jnp.asarray(p["a"]), jnp.asarray(p["b"]))
+    else:
+        t = A + k * ((B - A) / m)
+
+        def loss(z, w):
+            return -jnp.sum(w * per_bin(z, t)) / jnp.sum(w)
+
+        data = (jnp.asarray(p["Z"]), jnp.asarray(p["W"]))
+    each = jax.vmap(jax.value_and_grad(loss))
+
+    @jax.jit
+    def step(*args):
+        values, grads = each(*args)
+        return jnp.mean(values), grads / values.shape[0]
+
+    def run():
+        value, grad = step(*data)
+        grad.block_until_ready()
+        return float(value), np.asarray(grad)
+
+    return run
+
+
+def run_batch(reps: int = 15, with_jax: bool = True) -> dict[str, Any]:
+    """Both batched cases, ours and JAX side by side (best of ``reps`` interleaved rounds
+    after a warm-up), their ratio and how far apart their answers are."""
+    p = batch_problem()
+    out: dict[str, Any] = {"problem": dict(BATCH), "cases": []}
+    for case in BATCH_CASES:
+        fns = batch_runners(case, p, with_jax)
+        first = {w: f() for w, f in fns.items()}  # warm-up: JAX compiles here
+        best = rounds(fns, reps)
+        row: dict[str, Any] = {"case": case, "t_ours": best["ours"]}
+        if "jax" in fns:
+            (l0, g0), (l1, g1) = first["jax"], first["ours"]
+            row |= {
+                "t_jax": best["jax"],
+                "ratio": best["ours"] / best["jax"],
+                "loss_diff": abs(l1 - l0) / max(1.0, abs(l0)),
+                "grad_diff": float(np.abs(g1 - g0).max()) * BATCH["B"],
+            }
+        out["cases"].append(row)
+        print(f"batch {case}: " + "  ".join(f"{k} {v:.3g}" for k, v in row.items() if k != "case"))
+    return out
+
+
+def table_batch(results: dict[str, Any]) -> str:
+    rows = []
+    for r in results["batch"]["cases"]:
+        rows.append(
+            [
+                BATCH_LABEL[r["case"]],
+                _fmt_time(r["t_ours"]),
+                _fmt_time(r.get("t_jax")),
+                _fmt_ratio(r.get("ratio")),
+                f"{r['loss_diff']:.1g}" if "loss_diff" in r else "",
+                f"{r['grad_diff']:.1g}" if "grad_diff" in r else "",
+            ]
+        )
+    head = [
+        "case",
+        "kdeloss loss_and_grad_batch",
+        "JAX jit(vmap(value_and_grad))",
+        "ratio",
+        "loss difference",
+        "gradient difference (per sample)",
+    ]
+    return markdown_table(head, rows, align="lrrrrr")
 
 
 # --------------------------------------------------------------------------------------------
@@ -561,6 +706,21 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             table_errors(results),
         ]
+    if results.get("batch"):
+        b = results["batch"]["problem"]
+        lines += [
+            "",
+            "## Batched training step",
+            "",
+            f"B = {b['B']:,} samples of N = {b['N']} logits over shared centres (evenly spaced "
+            f"on [-3, 3]), M = {b['M']} bins each, Laplace kernel, h = {b['bandwidth']}: the "
+            "batch mean of the loss and its (B, N) gradient, against JAX "
+            "jit(vmap(value_and_grad)) of the same per-sample loss in float64 (best of 15 "
+            "interleaved rounds after a warm-up; differences relative to max(1, |loss|), and "
+            "the largest per-sample gradient difference).",
+            "",
+            table_batch(results),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -642,6 +802,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
     parser.add_argument(
+        "--batch-only",
+        action="store_true",
+        help="run only the batched case and update it in the existing results",
+    )
+    parser.add_argument(
         "--memory-case", nargs=3, metavar=("WHO", "KERNEL", "N"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
@@ -653,9 +818,18 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [p for p in peers if p not in PEERS]
     if unknown:
         parser.error(f"--peers: unknown {', '.join(unknown)}; expected some of {', '.join(PEERS)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.batch_only:
+        results = json.loads((args.out / "bench.json").read_text())
+        results["batch"] = run_batch(5 if args.quick else 15, "jax" in peers)
+        results["batch"]["machine"] = machine()
+        (args.out / "bench.json").write_text(json.dumps(results, indent=1) + "\n")
+        (args.out / "bench.md").write_text(markdown(results))
+        print(f"updated the batched case in {args.out / 'bench.json'} and bench.md")
+        return 0
     sizes = QUICK_SIZES if args.quick else SIZES
     results = run_all(sizes, peers, do_memory=not args.no_memory)
-    args.out.mkdir(parents=True, exist_ok=True)
+    results["batch"] = run_batch(5 if args.quick else 15, "jax" in peers)
     (args.out / "bench.json").write_text(json.dumps(results, indent=1) + "\n")
     (args.out / "bench.md").write_text(markdown(results))
     figures(results, args.out)

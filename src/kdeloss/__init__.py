@@ -14,6 +14,9 @@ kernels
     The kernels (``"laplace"``, ``"gaussian"``, ``"box"``, ``"vonmises"``,
     ``"wrapped_laplace"``, ``"wrapped_box"``), :class:`ScaledKernel` and
     :func:`get_kernel`. What the methods ask of a kernel lives on its class.
+batch
+    :func:`loss_and_grad_batch`: the mean loss and gradient of a batch of logits over
+    shared centres, vectorised.
 fast
     The methods of :func:`loss_and_grad`: ``"direct"``, ``"sorted"``, ``"fft"``, ``"auto"``.
 logspace
@@ -30,6 +33,7 @@ testing
     imported with the package; mpmath is imported on demand).
 """
 
+from .batch import loss_and_grad_batch
 from .kernels import (
     KERNELS,
     Box,
@@ -81,6 +85,7 @@ __all__ = [
     "log_softmax",
     "loss",
     "loss_and_grad",
+    "loss_and_grad_batch",
     "model_probability",
     "naive_bin_grad",
     "naive_loss_and_grad",

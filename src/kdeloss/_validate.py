@@ -127,3 +127,104 @@ def as_bins_at(value: object) -> tuple[np.ndarray, bool]:
     if arr.ndim == 0:
         return np.atleast_1d(as_scalar("t", value)), True
     return as_vector("t", arr), False
+
+
+def _target_values(value: object, t: np.ndarray) -> tuple[np.ndarray, str]:
+    """The raw target values at the bin centres ``t``, and what to call them in errors."""
+    if callable(value):
+        try:
+            got = value(t.copy())
+        except Exception as err:  # any failure of the user's function is a bad target
+            raise ValueError(
+                f"target: the callable raised {type(err).__name__} at the bin centres: {err}"
+            ) from err
+        return np.asarray(got), "the callable's value"
+    return np.asarray(value), "target"
+
+
+def as_target(value: object, t: np.ndarray) -> np.ndarray | None:
+    """Validate a target at the bin centres ``t`` and normalise it: weights summing to 1.
+
+    ``None`` is the uniform target (returned as ``None``); an array of ``t.size`` weights
+    ``w_m >= 0``, not all zero; or a callable ``p`` called once on the array ``t`` (a copy)
+    that returns such an array. The weights are scaled by their largest before they are
+    summed, so weights near the float limit do not overflow.
+
+    Raises
+    ------
+    ValueError
+        Starting with ``"target: "``: a wrong dtype, shape or size, a NaN, inf or negative
+        weight, all weights zero, or a callable that raises.
+
+    Examples
+    --------
+    >>> as_target([1.0, 3.0], np.array([0.25, 0.75]))
+    array([0.25, 0.75])
+    >>> as_target(lambda t: t, np.array([0.25, 0.75]))
+    array([0.25, 0.75])
+    >>> as_target([0.0, -1.0], np.array([0.25, 0.75]))
+    Traceback (most recent call last):
+    ...
+    ValueError: target: weights must be >= 0, but target[1] = -1.0
+    """
+    if value is None:
+        return None
+    arr, what = _target_values(value, t)
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise ValueError(
+            f"target: expected real weights, one per bin, but {what} has dtype {arr.dtype}"
+        )
+    if arr.shape != t.shape:
+        raise ValueError(
+            f"target: expected {t.size} weights (one per bin, shape {t.shape}), but {what} "
+            f"has shape {arr.shape}"
+        )
+    return _normalised_rows(arr.astype(float)[None, :], what)[0]
+
+
+def _normalised_rows(w: np.ndarray, what: str) -> np.ndarray:
+    """Rows of ``w`` checked (finite, ``>= 0``, each with a positive entry) and scaled to
+    sum to 1; ``what`` names the array in the messages."""
+    index = (lambda i: f"[{i[1]}]") if w.shape[0] == 1 else (lambda i: f"[{i[0]}, {i[1]}]")
+    if not np.all(np.isfinite(w)):
+        bad = np.argwhere(~np.isfinite(w))[0]
+        raise ValueError(
+            f"target: every weight must be finite, but {what}{index(bad)} = {w[tuple(bad)]}"
+        )
+    if (w < 0).any():
+        bad = np.argwhere(w < 0)[0]
+        raise ValueError(f"target: weights must be >= 0, but {what}{index(bad)} = {w[tuple(bad)]}")
+    top = w.max(axis=1)
+    if not (top > 0).all():
+        row = int(np.flatnonzero(~(top > 0))[0])
+        where = "" if w.shape[0] == 1 else f" in row {row}"
+        raise ValueError(
+            f"target: the weights{where} are all zero; at least one bin needs a positive weight"
+        )
+    out = w / top[:, None]
+    out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
+def as_batch_target(value: object, t: np.ndarray, batch: int) -> np.ndarray | None:
+    """Validate a batch of targets at the shared bin centres ``t``: ``None`` (uniform) or an
+    array of shape ``(batch, t.size)`` of weights ``>= 0``, each row with a positive entry;
+    the rows are normalised to sum 1. A bad target raises ``ValueError("target: ...")``.
+
+    Examples
+    --------
+    >>> as_batch_target([[1.0, 1.0], [0.0, 2.0]], np.array([0.25, 0.75]), 2)
+    array([[0.5, 0.5],
+           [0. , 1. ]])
+    """
+    if value is None:
+        return None
+    arr = np.asarray(value)
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise ValueError(f"target: expected real weights, got dtype {arr.dtype}")
+    if arr.shape != (batch, t.size):
+        raise ValueError(
+            f"target: expected weights of shape (B, M) = ({batch}, {t.size}), one row per "
+            f"sample and one weight per bin, got shape {arr.shape}"
+        )
+    return _normalised_rows(arr.astype(float), "target")

@@ -9,7 +9,8 @@ Every method returns the same pair as the textbook sums
 
     \bar r_j = \frac{1}{M}\sum_m \frac{S_j K(t_m - x_j)}{q(t_m)}
 
-(with a background ``eps``, ``S_j mean(pi) - mean_m pi_m r_j(t_m)``), each within its
+(with a background ``eps``, ``S_j mean(pi) - mean_m pi_m r_j(t_m)``; with a target's bin
+weights ``weights=`` ``w_m``, summing to 1, every ``1/M`` becomes ``w_m``), each within its
 documented error:
 
 ``"direct"``
@@ -349,11 +350,31 @@ def _finish(
     pi: np.ndarray | None,
     rsum: np.ndarray,
     m: int,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
-    """Loss ``-mean(log q)`` and gradient ``S mean(pi) - rsum / M``."""
+    """Loss ``-mean(log q)`` and gradient ``S mean(pi) - rsum / M``; with bin ``weights``
+    (summing to 1, and already in ``rsum = sum_m w_m pi_m r(t_m)``), the loss
+    ``-sum_m w_m log q_m`` and the gradient ``S sum_m w_m pi_m - rsum``."""
     s = np.exp(ls)
+    if weights is not None:
+        return _weighted_loss(weights, logq), s * _weight_sum(weights, pi) - rsum
     grad = s - rsum / m if pi is None else s * pi.mean() - rsum / m
     return float(-mean_of_logs(logq)), grad
+
+
+def _weighted_loss(weights: np.ndarray, logq: np.ndarray) -> float:
+    """``-sum_m w_m log q_m`` over the bins with ``w_m > 0``: a bin of weight 0 adds nothing,
+    even where ``log q = -inf`` (``0 log 0 = 0``). With ``sum w = 1`` no partial sum exceeds
+    ``max |log q|``, so it cannot overflow."""
+    live = weights > 0.0
+    if live.all():
+        return float(-(weights @ logq))
+    return float(-(weights[live] @ logq[live]))
+
+
+def _weight_sum(weights: np.ndarray, pi: np.ndarray | None) -> float:
+    """``sum_m w_m pi_m`` (``pi = 1`` without a background)."""
+    return 1.0 if pi is None else float(weights @ pi)
 
 
 def _uncovered(what: str, m: int, tm: float, kern: Kernel | None = None) -> ValueError:
@@ -491,16 +512,18 @@ def _exact_block(
     ls: np.ndarray,
     x: np.ndarray,
     tc: np.ndarray,
-    need_cover: bool,
+    need_cover: bool | np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | int:
     """``(log q_model, row sums, exp(A - peak))`` for a row block, from ``log_rows``.
 
     Rows no kernel reaches get ``log q_model = -inf``, zero entries and row sum 1; if
-    ``need_cover``, the index in the block of the first such row is returned instead.
+    ``need_cover`` (a bool, or one per row: the rows of positive weight), the index in the
+    block of the first such row that needs cover is returned instead.
     """
     covered, lead, terms = weighted_log_rows(kern, tc, x, z, ls)
-    if need_cover and not covered.all():
-        return int(np.flatnonzero(~covered)[0])
+    bad = ~covered & need_cover
+    if bad.any():
+        return int(np.flatnonzero(bad)[0])
     lse, e, total = row_logsumexp(terms)
     log_model = np.where(covered, lead + lse, -np.inf)
     e = np.where(covered[:, None], e, 0.0)
@@ -518,6 +541,7 @@ def direct(
     *,
     chunk_bytes: int = CHUNK_BYTES,
     workers: int | None = None,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
     r"""Loss and exact gradient by the direct ``O(N M)`` sum, in row blocks, on threads.
 
@@ -556,6 +580,10 @@ def direct(
         Threads; default :func:`kdeloss.fast.worker_count`. The result depends on it only
         through the order of one final sum (bit-for-bit equal whether or not threads could
         be started).
+    weights : ndarray, shape (M,), optional
+        The target's bin weights ``w_m >= 0``, summing to 1 (default ``None``: ``1/M``
+        each); they multiply the per-bin coefficients ``1/M`` (or ``pi_m / M``) of the
+        reductions. A bin of weight 0 adds nothing and may be uncovered.
 
     Returns
     -------
@@ -565,7 +593,7 @@ def direct(
     Raises
     ------
     ValueError
-        If a bin is covered by no kernel and there is no background.
+        If a bin of positive weight is covered by no kernel and there is no background.
 
     Examples
     --------
@@ -599,7 +627,8 @@ def direct(
             e = buf[: i1 - i0]
             fast = fast_rows.fill(tc, e)
             if fast is None:
-                exact = _exact_block(kern, z, ls, x, tc, eps == 0.0)
+                need = eps == 0.0 and (True if weights is None else weights[i0:i1] > 0.0)
+                exact = _exact_block(kern, z, ls, x, tc, need)
                 if isinstance(exact, int):
                     return acc, i0 + exact
                 log_model, total, e = exact
@@ -611,6 +640,8 @@ def direct(
             else:
                 logq[i0:i1], pi[i0:i1] = with_background(log_model, eps, log_u)
                 weight = pi[i0:i1] / total
+            if weights is not None:
+                weight = weight * weights[i0:i1]
             acc += weight @ e
         return acc, None
 
@@ -622,7 +653,7 @@ def direct(
     rsum = results[0][0]
     for acc, _ in results[1:]:
         rsum = rsum + acc
-    return _finish(ls, logq, pi, rsum, m)
+    return _finish(ls, logq, pi, rsum, m, weights)
 
 
 # --------------------------------------------------------------------------------------------
@@ -842,12 +873,17 @@ def _anchored_scan(new: Anchored, sign: float, h: float) -> Anchored:
 
 
 def _finish_checked(
-    ls: np.ndarray, logq: np.ndarray, pi: np.ndarray | None, rsum: np.ndarray, m: int
+    ls: np.ndarray,
+    logq: np.ndarray,
+    pi: np.ndarray | None,
+    rsum: np.ndarray,
+    m: int,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
     """:func:`_finish`, with the mean of ``log q`` taken safely when the logs are huge."""
     with np.errstate(over="ignore"):
-        loss, grad = _finish(ls, logq, pi, rsum, m)
-    if not math.isfinite(loss) or abs(loss) > _HUGE_LOG:
+        loss, grad = _finish(ls, logq, pi, rsum, m, weights)
+    if weights is None and (not math.isfinite(loss) or abs(loss) > _HUGE_LOG):
         loss = float(-(logq / m).sum())
     if not math.isfinite(loss):
         raise ValueError(
@@ -866,6 +902,7 @@ def _linear_path(
     ends: np.ndarray,
     eps: float,
     log_u: float,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray] | None:
     """Loss and gradient with linear-space recursions; None where they cannot be exact.
 
@@ -926,14 +963,16 @@ def _linear_path(
         logq, pi = with_background(log_model, eps, log_u)
         np.divide(pi, q, out=sums[0])
     del q
-    sums[1] = sums[0]  # c_m = pi_m / q_m, sent back both ways
+    if weights is not None:
+        sums[0] *= weights
+    sums[1] = sums[0]  # c_m = w_m pi_m / q_m, sent back both ways
     back = both_sides(sums)
     seen = np.empty((m + 1, 2))  # seen[kp]: bins m <= kp - 1 from t_{kp-1}, m >= kp from t_kp
     seen[0, 0], seen[1:, 0] = 0.0, back[0]
     seen[:m, 1], seen[m, 1] = back[1, ::-1], 0.0
     del back, sums
     near *= np.take(seen, kp, axis=0).T
-    return _finish_checked(ls, logq, pi, np.add(near[0], near[1], out=near[0]), m)
+    return _finish_checked(ls, logq, pi, np.add(near[0], near[1], out=near[0]), m, weights)
 
 
 def _log_path(
@@ -945,6 +984,7 @@ def _log_path(
     kp: np.ndarray,
     eps: float,
     log_u: float,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
     """Loss and gradient in log space, with the gradient from fractions (any regime).
 
@@ -1015,8 +1055,11 @@ def _log_path(
         log_model = log_big + np.log1p(np.exp(-np.abs(gap)))
     log_model += -math.log(2.0) - math.log(h)
     if eps == 0.0:
-        if not np.isfinite(log_model).all():
-            bad = int(np.flatnonzero(~np.isfinite(log_model))[0])
+        unfit = ~np.isfinite(log_model)
+        if weights is not None:
+            unfit &= weights > 0.0  # a bin of weight 0 adds nothing
+        if unfit.any():
+            bad = int(np.flatnonzero(unfit)[0])
             raise ValueError(
                 f"bandwidth: bin {bad} at t = {float(t[bad]):.12g} is more than ~1e308 "
                 "bandwidths from every point, so log q is not representable; widen the "
@@ -1029,15 +1072,18 @@ def _log_path(
             log_model = np.where(np.isnan(log_model), -np.inf, log_model)
         logq, pi = with_background(log_model, eps, log_u)
         weight = pi
+    if weights is not None:
+        weight = weight * weights
+        from_left = np.where(weight > 0.0, from_left, 0.5)  # NaN-free where nothing counts
 
-    # sum_m pi_m r_j(t_m): along the left sums, H_m = w_m rho_m + kept_{m+1} H_{m+1}
+    # sum_m w_m pi_m r_j(t_m): along the left sums, H_m = w_m rho_m + kept_{m+1} H_{m+1}
     h_l = _affine_scan(np.append(0.0, kept_l[:0:-1]), (weight * from_left)[::-1])[::-1]
     h_r = _affine_scan(np.append(0.0, kept_r[:-1]), weight * (1.0 - from_left))
     reach_l = np.append(fresh_l * h_l, 0.0)  # per unit of new mass at bin kp (none at M)
     reach_r = np.insert(fresh_r * h_r, 0, 0.0)  # at bin kp - 1 (none left of bin 0)
     rsum = np.empty(n)
     rsum[order] = share_l * reach_l[ks] + share_r * reach_r[ks]
-    return _finish_checked(ls, logq, pi, rsum, m)
+    return _finish_checked(ls, logq, pi, rsum, m, weights)
 
 
 def sorted_laplace(
@@ -1047,6 +1093,8 @@ def sorted_laplace(
     h: float,
     eps: float = 0.0,
     log_u: float = 0.0,
+    *,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
     r"""Loss and exact gradient for the Laplace kernel in linear time.
 
@@ -1137,6 +1185,10 @@ def sorted_laplace(
         Laplace bandwidth.
     eps, log_u : float
         Background weight and log background density.
+    weights : ndarray, shape (M,), optional
+        The target's bin weights, summing to 1 (default ``None``: ``1/M``); they multiply
+        the coefficients ``c_m`` sent back from the bins, and the bounds above hold as
+        they are (all the sums stay sums of nonnegative terms).
 
     Returns
     -------
@@ -1163,13 +1215,13 @@ def sorted_laplace(
     True
     """
     if _near_the_float_limit(x, t, h):
-        return direct(z, x, t, Laplace(h), eps, log_u)
+        return direct(z, x, t, Laplace(h), eps, log_u, weights=weights)
     ls = log_softmax(z)
     kp, ends = _intervals(x, t)
-    got = _linear_path(ls, x, t, h, kp, ends, eps, log_u)
+    got = _linear_path(ls, x, t, h, kp, ends, eps, log_u, weights)
     if got is not None:
         return got
-    return _log_path(z, ls, x, t, h, kp, eps, log_u)
+    return _log_path(z, ls, x, t, h, kp, eps, log_u, weights)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1285,14 +1337,22 @@ def _convolve(wf: np.ndarray, kf: np.ndarray, g: _Grid, workers: int) -> np.ndar
     return scipy.fft.irfft(wf * kf, g.size, workers=workers)[..., : g.n]
 
 
-def _bin_mean_bound(values: np.ndarray, bins: np.ndarray, m: int) -> float:
+def _bin_mean_bound(
+    values: np.ndarray, bins: np.ndarray, m: int, weights: np.ndarray | None = None
+) -> float:
     """An upper bound of ``mean_m v(t_m)`` for ``v`` at most the larger of its values at the
     two nodes around ``t_m``: ``sum_k count_k max(v_k, v_{k+1}) / M``, with ``count_k`` the
     number of bins between nodes ``k`` and ``k + 1``. ``values`` holds ``v`` at the nodes
-    ``k0..k1`` next to the bins, ``bins`` the index of the first bin right of each."""
-    counts = np.diff(bins, append=m)[:-1]
+    ``k0..k1`` next to the bins, ``bins`` the index of the first bin right of each. With bin
+    ``weights`` (summing to 1) it bounds the weighted mean ``sum_m w_m v(t_m)``: ``count_k``
+    is then the weight of those bins."""
     top = np.maximum(values[:-1], values[1:])
-    return float(counts @ top) / m
+    if weights is None:
+        counts = np.diff(bins, append=m)[:-1]
+        return float(counts @ top) / m
+    cum = np.concatenate([[0.0], np.cumsum(weights)])
+    mass = np.maximum(cum[bins[1:]] - cum[bins[:-1]], 0.0) * (1.0 + 4.0 * m * _EPS)
+    return float(mass @ top)
 
 
 def fft(
@@ -1305,6 +1365,7 @@ def fft(
     *,
     step: float = FFT_STEP,
     tol: float = FFT_TOL,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
     r"""Loss and gradient by linear binning and FFT convolution, within a checked bound.
 
@@ -1337,7 +1398,12 @@ def fft(
     Then ``sum_j |r~_mj - r_mj| <= 2 a_m / (1 - 2 a_m)`` at every bin (``r`` the
     responsibilities), the gradient error is at most the mean of that over the bins (times
     1.25 with a background, for ``pi``), plus the correlation's roundoff, and the loss error
-    is at most half of it. If that bound exceeds ``tol`` the grid is refined once (the
+    is at most half of it. With a target's bin weights ``w_m`` (summing to 1) every mean
+    over the bins is the weighted mean ``sum_m w_m (.)``: the loss error is at most
+    ``sum_m w_m |log q~ - log q|(t_m)``, the gradient error at most
+    ``sum_m w_m sum_j |r~_mj - r_mj|`` (times 1.25 with a background), so the bound is the
+    weighted mean of the same per-bin bound, taken over the grid intervals by the weight of
+    their bins. If that bound exceeds ``tol`` the grid is refined once (the
     interpolation term falls like ``step^2``); if it still does, or the grid would need more
     than :data:`kdeloss.fast.FFT_MAX_NODES` nodes, or a step below ``1e-306``, the function
     returns the exact ``"direct"`` result instead. So far points with a heavy weight, a bin
@@ -1373,6 +1439,8 @@ def fft(
         Grid spacing in bandwidths (ignored for Laplace and box, which need no grid).
     tol : float
         The bound to keep (on both error measures).
+    weights : ndarray, shape (M,), optional
+        The target's bin weights, summing to 1 (default ``None``: ``1/M`` each).
 
     Returns
     -------
@@ -1396,18 +1464,18 @@ def fft(
     True
     """
     if _near_the_float_limit(x, t, kern.bandwidth):
-        return direct(z, x, t, kern, eps, log_u)
+        return direct(z, x, t, kern, eps, log_u, weights=weights)
     if kern.exact_fast_path == "sorted":
-        return sorted_laplace(z, x, t, kern.bandwidth, eps, log_u)
+        return sorted_laplace(z, x, t, kern.bandwidth, eps, log_u, weights=weights)
     if kern.exact_fast_path == "box_runs":
-        return _box_sorted(z, x, t, kern.bandwidth, eps, log_u)
+        return _box_sorted(z, x, t, kern.bandwidth, eps, log_u, weights=weights)
     h = kern.length_scale
-    weights = _Softmax(z)
+    soft = _Softmax(z)
     for _ in range(2):
         grid = _fft_grid(x, t, kern, h, step)
         if grid is None:
             break
-        result = _fft_on_grid(weights, x, t, kern, grid, eps, log_u)
+        result = _fft_on_grid(soft, x, t, kern, grid, eps, log_u, weights)
         if result is None:
             break
         loss, grad, bound, interp = result
@@ -1421,7 +1489,7 @@ def fft(
         if shrink < _FFT_MIN_REFINE or x.size * t.size < _FFT_DIRECT_PER_NODE * grid.n / shrink:
             break
         step *= shrink
-    return _fallback(z, x, t, kern, eps, log_u)
+    return _fallback(z, x, t, kern, eps, log_u, weights)
 
 
 def _fft_on_grid(
@@ -1432,6 +1500,7 @@ def _fft_on_grid(
     g: _Grid,
     eps: float,
     log_u: float,
+    bin_weights: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray, float, float] | None:
     """One pass of ``fft`` on the grid ``g``: loss, gradient, error bound and its
     interpolation part; None where the bound cannot be formed (``q`` not positive)."""
@@ -1468,7 +1537,9 @@ def _fft_on_grid(
     # (||a||_1 = sum S <= 1 here)
     roundoff = _FFT_ROUNDOFF * _EPS * math.log2(g.size) * float(np.sqrt(kvec @ kvec))
     factor = 1.0 if eps == 0.0 else _FFT_BACKGROUND
-    bounds = _error_bound(conv[near], conv_e[near], lost + roundoff, n_pts, bins, m, factor)
+    bounds = _error_bound(
+        conv[near], conv_e[near], lost + roundoff, n_pts, bins, m, factor, bin_weights
+    )
     if bounds is None:
         return None
     bound, interp = bounds
@@ -1476,28 +1547,40 @@ def _fft_on_grid(
     qb = _read(conv, it, ft)
     log_model = np.log(qb)
     if eps == 0.0:
-        loss = -float(log_model.mean()) - ktop
+        if bin_weights is None:
+            loss = -float(log_model.mean()) - ktop
+        else:
+            loss = _weighted_loss(bin_weights, log_model) - ktop
         pi = None
         gamma = np.divide(1.0, qb, out=qb)
     else:
         log_model += ktop
         logq, pi = with_background(log_model, eps, log_u)
-        loss = -float(logq.mean())
+        loss = -float(logq.mean()) if bin_weights is None else _weighted_loss(bin_weights, logq)
         gamma = np.divide(pi, qb, out=qb)
+    # each bin's coefficient: 1/M (applied below), or its weight
+    per_bin = 1.0 / m
+    if bin_weights is not None:
+        gamma *= bin_weights
+        per_bin = 1.0
 
     # sum_m gamma_m K(t_m - x_j) / e^ktop, read at the points: r_bar_j M / S_j
     grid_c = _spread_sorted(it, ft, gamma, bins, k0, g.n)
     corr = _correlate(grid_c, kf[0], g, workers)
-    bound += roundoff * float(grid_c.sum()) * float(sk.max()) / m
-    corr *= -1.0 / m
+    bound += roundoff * float(grid_c.sum()) * float(sk.max()) * per_bin
+    corr *= -per_bin
     # the gradient S_j (mean(pi) - r_bar_j / S_j)
+    if bin_weights is None:
+        mean_pi = 1.0 if pi is None else float(pi.mean())
+    else:
+        mean_pi = _weight_sum(bin_weights, pi)
     part = _read(corr, ib, fb)
-    part += 1.0 if pi is None else float(pi.mean())
+    part += mean_pi
     part *= sk
     if g.keep is None:
         grad = part
     else:
-        grad = s * (1.0 if pi is None else float(pi.mean()))
+        grad = s * mean_pi
         grad[g.keep] = part
     return loss, grad, bound, interp
 
@@ -1510,6 +1593,7 @@ def _error_bound(
     bins: np.ndarray,
     m: int,
     factor: float,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, float] | None:
     """The bound of ``fft`` from ``q~`` and the convolved error envelope at the nodes next to
     the bins (see :func:`fft`), and its interpolation part; None if ``a_m`` is too large.
@@ -1517,7 +1601,7 @@ def _error_bound(
     ``a = (env + lost) / q~ + eps (N + table)`` bounds ``sum_j S_j |K~ - K| / q~`` at a node,
     and so at the bins between two nodes (ratios of linear interpolants); then
     ``sum_j |r~ - r| <= 2a / (1 - 2a)``, whose mean over the bins (times ``factor`` with a
-    background) bounds both errors.
+    background) bounds both errors; with bin ``weights``, the weighted mean.
     """
     with np.errstate(over="ignore"):
         a_rel = env + lost
@@ -1527,8 +1611,8 @@ def _error_bound(
         return None
     resp = 2.0 * a_rel / (1.0 - 2.0 * a_rel)
     return (
-        factor * _bin_mean_bound(resp, bins, m),
-        factor * _bin_mean_bound(2.0 * env / q, bins, m),
+        factor * _bin_mean_bound(resp, bins, m, weights),
+        factor * _bin_mean_bound(2.0 * env / q, bins, m, weights),
     )
 
 
@@ -1603,10 +1687,16 @@ class _Softmax:
 
 
 def _fallback(
-    z: np.ndarray, x: np.ndarray, t: np.ndarray, kern: Kernel, eps: float, log_u: float
+    z: np.ndarray,
+    x: np.ndarray,
+    t: np.ndarray,
+    kern: Kernel,
+    eps: float,
+    log_u: float,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
     """The exact method ``fft`` falls back to."""
-    return direct(z, x, t, kern, eps, log_u)
+    return direct(z, x, t, kern, eps, log_u, weights=weights)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1683,7 +1773,14 @@ def _range_logsumexp(
 
 
 def _box_sorted(
-    z: np.ndarray, x: np.ndarray, t: np.ndarray, h: float, eps: float, log_u: float
+    z: np.ndarray,
+    x: np.ndarray,
+    t: np.ndarray,
+    h: float,
+    eps: float,
+    log_u: float,
+    *,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
     r"""Loss and exact gradient for the box kernel in ``O((N + M) log (N + M))``.
 
@@ -1696,7 +1793,9 @@ def _box_sorted(
     runs come from a segment tree in log space (:func:`_range_logsumexp`): no subtraction,
     about ``1e-15 log N`` relative. The runs are summed in the logits themselves (not
     ``log S``), so a responsibility ``e^{z_j - log W}`` keeps the exact difference of two
-    logits even when a far larger logit elsewhere sets the normalisation.
+    logits even when a far larger logit elsewhere sets the normalisation. With bin
+    ``weights`` (summing to 1) ``log w_m`` joins ``log pi_m`` in the second tree, and a bin
+    of weight 0 may be uncovered.
     """
     m = t.size
     c = 0.5 * h
@@ -1717,8 +1816,9 @@ def _box_sorted(
             covered, (peak - zmax) + (rest - norm_rest) - math.log(h), -np.inf
         )
     if eps == 0.0:
-        if not covered.all():
-            first = int(np.argmin(covered))
+        needed = covered if weights is None else covered | (weights == 0.0)
+        if not needed.all():
+            first = int(np.argmin(needed))
             raise _uncovered("bins", first, float(t[first]))
         logq, pi = log_model, None
         log_pi = np.zeros(m)
@@ -1726,6 +1826,9 @@ def _box_sorted(
         logq, pi = with_background(log_model, eps, log_u)
         with np.errstate(divide="ignore"):
             log_pi = np.log(pi)
+    if weights is not None:
+        with np.errstate(divide="ignore"):
+            log_pi = log_pi + np.log(weights)
     # r_bar_j M = sum_m pi_m S_j / W_m over the bins within h/2 of x_j
     top = np.where(covered, -peak, -np.inf)
     with np.errstate(invalid="ignore"):
@@ -1736,4 +1839,4 @@ def _box_sorted(
     with np.errstate(over="ignore", invalid="ignore"):
         rsum = np.exp((z + g_top) + g_low)
     rsum[~np.isfinite(g_top) | ~np.isfinite(rsum)] = 0.0
-    return _finish(ls, logq, pi, rsum, m)
+    return _finish(ls, logq, pi, rsum, m, weights)

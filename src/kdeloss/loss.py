@@ -18,6 +18,8 @@ finite, exact numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from . import fast
@@ -28,6 +30,7 @@ from ._validate import (
     as_interval,
     as_points,
     as_scalar,
+    as_target,
     as_tol,
 )
 from .kernels import Kernel, LogPdf, get_kernel, weighted_log_rows
@@ -56,6 +59,8 @@ __all__ = [
 ]
 
 KernelLike = str | LogPdf
+#: A target: ``None`` (uniform on ``[a, b]``), one weight per bin, or a density ``p(t)``.
+TargetLike = np.ndarray | Callable[[np.ndarray], np.ndarray] | None
 
 
 def bin_centers(a: float, b: float, bins: int) -> np.ndarray:
@@ -175,6 +180,7 @@ def loss_and_grad(
     background: float = 0.0,
     method: str = "auto",
     tol: float | None = None,
+    target: TargetLike = None,
 ) -> tuple[float, np.ndarray]:
     r"""Binned cross-entropy ``L_M`` and its exact gradient with respect to the logits.
 
@@ -182,6 +188,12 @@ def loss_and_grad(
 
         L_M = -\frac{1}{M}\sum_{m=0}^{M-1} \log q(t_m), \qquad
         \frac{\partial L_M}{\partial z_i} = S_i - \frac{1}{M}\sum_m r_i(t_m)
+
+    With a ``target`` of bin weights ``w_m >= 0`` (normalised to ``wbar = w / sum w``) the
+    uniform ``1/M`` becomes ``wbar_m``: ``L = -sum_m wbar_m log q(t_m)`` and
+    ``dL/dz_i = S_i - sum_m wbar_m r_i(t_m)``, the cross-entropy of the target ``p`` and
+    its gradient ``S - E_p[r]``. A bin of weight 0 adds nothing, by ``0 log 0 = 0``: it may
+    be uncovered (a box kernel that reaches no point there) without raising.
 
     With ``background = eps > 0`` the density is ``q = (1 - eps) sum_j S_j K_j + eps u`` with
     ``u = 1/(b - a)`` the target density, and each bin's gradient is multiplied by
@@ -223,6 +235,12 @@ def loss_and_grad(
     tol : float, optional
         The error ``"auto"`` may accept (default ``None``: exact), and the bound ``"fft"``
         keeps. A number in ``(0, 1)``.
+    target : array_like of shape (M,), or callable, optional
+        ``None`` (default): uniform on ``[a, b]``. An array: the target's weight ``w_m >= 0``
+        at each bin, not all zero (normalised here). A callable ``p``: called once with the
+        array of bin centres, it must return an array of that shape (a density, or any
+        weights); its values are the ``w_m``. The error bounds above hold in the same
+        measure with the weighted mean (``max(1, sum_m wbar_m |log q(t_m)|)``).
 
     Returns
     -------
@@ -234,8 +252,11 @@ def loss_and_grad(
     Raises
     ------
     ValueError
-        On bad input (the message names the argument), if a bin is covered by no kernel
-        (possible only with ``"box"`` and no background), for an unknown ``method``, for
+        On bad input (the message names the argument: a negative, NaN, inf or all-zero
+        ``target``, one of the wrong size or shape, or a callable that raises or returns
+        such values gives ``"target: ..."``), if a bin of positive weight is covered by no
+        kernel (possible only with ``"box"`` and no background), for an unknown ``method``,
+        for
         ``"sorted"`` with a kernel other than Laplace, and for ``"fft"`` with a circular
         kernel.
 
@@ -270,6 +291,16 @@ def loss_and_grad(
     >>> L2, g2 = loss_and_grad(z, x, -1.0, 1.0, bins=1000, method="sorted")
     >>> bool(abs(L1 - L2) < 1e-13 and np.abs(g1 - g2).max() < 1e-15)
     True
+
+    A target that is not uniform: weights at the bins, or a density called at the centres.
+    Equal weights give the uniform target back:
+
+    >>> L3, g3 = loss_and_grad(z, x, -1.0, 1.0, bins=1000, target=np.ones(1000))
+    >>> bool(abs(L3 - L2) < 1e-13 and np.abs(g3 - g2).max() < 1e-15)
+    True
+    >>> L4, g4 = loss_and_grad(z, x, -1.0, 1.0, bins=1000, target=lambda t: 1.0 - t * t)
+    >>> bool(abs(float(g4.sum())) < 1e-15)
+    True
     """
     z, x = as_points(z, x)
     aa, bb = as_interval(a, b)
@@ -279,13 +310,15 @@ def loss_and_grad(
     t = bin_centers(aa, bb, bins)
     tol = as_tol(tol)
     how = fast.choose_method(method, kern, x.size, t.size, tol=tol)
+    w = as_target(target, t)
     if how == "sorted":
-        return fast.sorted_laplace(z, x, t, kern.bandwidth, eps, log_u)
+        return fast.sorted_laplace(z, x, t, kern.bandwidth, eps, log_u, weights=w)
     if how == "fft":
-        return fast.fft(z, x, t, kern, eps, log_u, tol=fast.FFT_TOL if tol is None else tol)
+        ftol = fast.FFT_TOL if tol is None else tol
+        return fast.fft(z, x, t, kern, eps, log_u, tol=ftol, weights=w)
     if x.size * t.size > _DENSE_MAX:
-        return fast.direct(z, x, t, kern, eps, log_u)
-    return _dense_loss_and_grad(z, x, t, kern, eps, log_u)
+        return fast.direct(z, x, t, kern, eps, log_u, weights=w)
+    return _dense_loss_and_grad(z, x, t, kern, eps, log_u, w)
 
 
 # Up to this many table entries (N * M), "direct" holds the whole table (the reference).
@@ -293,15 +326,58 @@ _DENSE_MAX = 2**16
 
 
 def _dense_loss_and_grad(
-    z: np.ndarray, x: np.ndarray, t: np.ndarray, kern: Kernel, eps: float, log_u: float
+    z: np.ndarray,
+    x: np.ndarray,
+    t: np.ndarray,
+    kern: Kernel,
+    eps: float,
+    log_u: float,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
-    """The direct method with the whole ``M x N`` table in memory, for small problems."""
+    """The direct method with the whole ``M x N`` table in memory, for small problems.
+
+    With bin ``weights`` (summing to 1) only the bins of positive weight are evaluated: the
+    others add nothing (``0 log 0 = 0``), so they may be uncovered.
+    """
+    if weights is not None:
+        return _dense_weighted(z, x, t, kern, eps, log_u, weights)
     logq, r, pi = density_terms(z, x, t, kern, "bins", eps, log_u)
     if eps == 0.0:
         grad = softmax(z) - r.mean(axis=0)
     else:
         grad = softmax(z) * pi.mean() - (pi[:, None] * r).mean(axis=0)
     return _mean_loss(logq), grad
+
+
+def _dense_weighted(
+    z: np.ndarray,
+    x: np.ndarray,
+    t: np.ndarray,
+    kern: Kernel,
+    eps: float,
+    log_u: float,
+    weights: np.ndarray,
+) -> tuple[float, np.ndarray]:
+    """:func:`_dense_loss_and_grad` with bin weights, on the bins of positive weight."""
+    live = np.flatnonzero(weights > 0.0)
+    w = weights[live]
+    try:
+        logq, r, pi = density_terms(z, x, t[live], kern, "bins", eps, log_u)
+    except ValueError as err:
+        raise _reindexed(err, live) from None
+    c = w if eps == 0.0 else w * pi
+    grad = softmax(z) * float(c.sum()) - c @ r
+    return float(-(w @ logq)), grad
+
+
+def _reindexed(err: ValueError, index: np.ndarray) -> ValueError:
+    """``err``, about bin ``i`` of the bins ``index`` picked out, with the bin's own index."""
+    msg = str(err)
+    head, sep, tail = msg.partition(" bin ")
+    number, sep2, rest = tail.partition(" at t")
+    if not (sep and sep2 and number.isdigit()):
+        return err
+    return ValueError(f"{head} bin {int(index[int(number)])} at t{rest}")
 
 
 def _mean_loss(logq: np.ndarray) -> float:
@@ -319,12 +395,14 @@ def loss(
     bandwidth: float = 1.0,
     bins: int = 256,
     background: float = 0.0,
+    target: TargetLike = None,
 ) -> complex | float:
     """``L_M`` alone; accepts complex logits, for complex-step differentiation.
 
     The loss is analytic in the logits, so with ``z + i*eps*e_k`` the imaginary part of
     the result divided by ``eps`` is ``dL_M/dz_k`` to round-off. Arguments as in
-    :func:`loss_and_grad`.
+    :func:`loss_and_grad` (with a ``target``, ``-sum_m wbar_m log q(t_m)`` over the bins of
+    positive weight).
 
     Examples
     --------
@@ -340,12 +418,20 @@ def loss(
     log_u = -log_width(aa, bb)
     kern = get_kernel(kernel, bandwidth)
     t = bin_centers(aa, bb, bins)
+    w = as_target(target, t)
     if not np.iscomplexobj(z):
         return loss_and_grad(
-            z, x, aa, bb, kernel=kern, bins=t.size, background=eps, method="direct"
+            z, x, aa, bb, kernel=kern, bins=t.size, background=eps, method="direct", target=w
         )[0]
-    value = -mean_of_logs(_core_blocks(z, x, t, kern, "bins", eps, log_u))
-    return complex(value)
+    if w is None:
+        value = -mean_of_logs(_core_blocks(z, x, t, kern, "bins", eps, log_u))
+        return complex(value)
+    live = np.flatnonzero(w > 0.0)
+    try:
+        logq = _core_blocks(z, x, t[live], kern, "bins", eps, log_u)
+    except ValueError as err:
+        raise _reindexed(err, live) from None
+    return complex(-(w[live] @ logq))
 
 
 def _at(

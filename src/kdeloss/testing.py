@@ -144,7 +144,9 @@ def complex_step(
 # error measures
 
 
-def loss_error(loss: float, loss_ref: float, logq_ref: np.ndarray) -> float:
+def loss_error(
+    loss: float, loss_ref: float, logq_ref: np.ndarray, *, weights: np.ndarray | None = None
+) -> float:
     """``|L - L_ref| / max(1, mean_m |log q_ref(t_m)|)``: the project's loss error.
 
     Parameters
@@ -153,6 +155,10 @@ def loss_error(loss: float, loss_ref: float, logq_ref: np.ndarray) -> float:
         The value to judge.
     loss_ref, logq_ref
         The first and third results of :func:`reference`.
+    weights : array_like, shape (M,), optional
+        A target's bin weights (as given to :func:`reference`): the mean is then the
+        weighted mean ``sum_m wbar_m |log q_ref(t_m)|`` over the bins of positive weight
+        (``log q`` may be ``-inf`` at a bin of weight 0).
 
     Returns
     -------
@@ -165,12 +171,20 @@ def loss_error(loss: float, loss_ref: float, logq_ref: np.ndarray) -> float:
     '1e-07'
     >>> f"{loss_error(0.5 + 1e-9, 0.5, np.array([-0.4, -0.6])):.3g}"       # the floor of 1
     '1e-09'
+    >>> f"{loss_error(3.0 + 1e-6, 3.0, np.array([-np.inf, -3.0]), weights=[0, 1]):.3g}"
+    '3.33e-07'
     """
     loss, loss_ref = float(loss), float(loss_ref)
     if not (math.isfinite(loss) and math.isfinite(loss_ref)):
         return 0.0 if loss == loss_ref else math.inf
     logq = np.abs(np.asarray(logq_ref, dtype=float))
-    scale = max(1.0, float(np.sum(logq / logq.size)))  # no overflow near FLOAT_MAX
+    if weights is None:
+        scale = max(1.0, float(np.sum(logq / logq.size)))  # no overflow near FLOAT_MAX
+    else:
+        w = np.asarray(weights, dtype=float)
+        live = w > 0
+        w = w[live] / w[live].max()
+        scale = max(1.0, float(np.sum((w / w.sum()) * logq[live])))
     diff = abs(0.5 * loss - 0.5 * loss_ref)
     return 2.0 * (diff / scale)
 
@@ -294,6 +308,22 @@ class _Kernel:
         return v
 
 
+def _clipped(mp: Any, v: Any) -> float:
+    """``v`` as a float, clipped to ``+-FLOAT_MAX``; ``-inf`` stays ``-inf``."""
+    return -math.inf if v == mp.ninf else float(max(-FLOAT_MAX, min(FLOAT_MAX, v)))
+
+
+def _target_weights(target: object, t: np.ndarray) -> np.ndarray | None:
+    """The raw float weights of ``target`` at the bins (validated as the library does)."""
+    from ._validate import as_target
+
+    if target is None:
+        return None
+    as_target(target, t)  # raises ValueError("target: ...") for a bad one
+    raw = target(t.copy()) if callable(target) else target
+    return np.asarray(raw, dtype=float)
+
+
 def _float_magnitude(
     z: np.ndarray, x: np.ndarray, t: np.ndarray, kern: _Kernel, base_bits: int
 ) -> float | None:
@@ -350,11 +380,14 @@ def reference(
     bins: int = 256,
     background: float = 0.0,
     dps: int = 80,
+    target: object = None,
 ) -> tuple[float, np.ndarray, np.ndarray]:
     r"""The binned loss, its gradient and ``log q`` at the bins, exactly (mpmath).
 
     :func:`reference_at` at the float bin centres ``t = kdeloss.bin_centers(a, b, bins)``,
-    with the background density ``1 / (b - a)`` (``b - a`` taken exactly).
+    with the background density ``1 / (b - a)`` (``b - a`` taken exactly). With a ``target``
+    of bin weights ``w_m`` every mean over the bins is ``sum_m w_m (.) / sum w``, formed
+    exactly from the float weights; bins of weight 0 are skipped (``0 log 0 = 0``).
 
     Parameters
     ----------
@@ -372,6 +405,10 @@ def reference(
         ``eps`` in ``[0, 1)``.
     dps : int
         Significant digits of the working precision (at least 60 is the project's rule).
+    target : array_like of shape (M,), or callable, optional
+        As in :func:`kdeloss.loss_and_grad`: ``None`` (uniform), the weight of each bin, or
+        a callable returning them at the array of bin centres. A bad one raises the same
+        ``ValueError("target: ...")``.
 
     Returns
     -------
@@ -382,7 +419,8 @@ def reference(
         ``dL_M/dz``.
     logq : ndarray, shape (M,)
         ``log q(t_m)``; values beyond the float range are clipped to ``-FLOAT_MAX`` (so
-        :func:`loss_error` computed from them errs on the strict side).
+        :func:`loss_error` computed from them errs on the strict side); ``-inf`` at a bin
+        of weight 0 that no kernel covers.
 
     Raises
     ------
@@ -416,11 +454,12 @@ def reference(
         t = bin_centers(a, b, bins)  # validates a, b, bins (ValueError naming them)
     if not np.all(np.isfinite(t)):
         raise ValueError(f"a and b: the bin centres of [{a}, {b}] are not all finite")
+    raw_w = _target_weights(target, t)
 
     def log_u(mp: Any) -> Any:
         return -mp.log(mp.fsub(mp.mpf(float(b)), mp.mpf(float(a)), exact=True))
 
-    ref = _evaluate(zf, xf, t, kern, eps, log_u, dps)
+    ref = _evaluate(zf, xf, t, kern, eps, log_u, dps, raw_w)
     return ref.loss, ref.grad, ref.logq
 
 
@@ -521,8 +560,10 @@ def _evaluate(
     eps: float,
     log_u: Callable[[Any], Any],
     dps: int,
+    weights: np.ndarray | None = None,
 ) -> Reference:
-    """The reference's loop over the bins, for clean inputs."""
+    """The reference's loop over the bins, for clean inputs (``weights``: the target's raw
+    bin weights, or None for equal ones)."""
     import mpmath
 
     mp = mpmath.mp
@@ -576,9 +617,14 @@ def _evaluate(
         resp = np.zeros((m, n))
         cols: list[list[Any]] = [[] for _ in range(n)]  # pi_m r_j(t_m), per point
         exp, log, fsum = mp.exp, mp.log, mp.fsum
+        wts = [one] * m if weights is None else [mp.mpf(float(v)) for v in weights]
         for mi, row in enumerate(d):
             lk = [kern(mp, dj) for dj in row]
             terms = [(j, log_s[j] + v) for j, v in enumerate(lk) if v is not None]
+            if not terms and not wts[mi]:
+                logq.append(mp.ninf)
+                pis.append(mp.zero)
+                continue
             if not terms:
                 if not eps:
                     raise ValueError(
@@ -606,10 +652,11 @@ def _evaluate(
             for j, v in e:
                 r = v / total
                 resp[mi, j] = float(r)
-                cols[j].append(r * pi)
-        loss = -fsum(logq) / m
-        mean_pi = fsum(pis) / m
-        grad = [s[i] * mean_pi - fsum(cols[i]) / m for i in range(n)]
+                cols[j].append(r * pi * wts[mi])
+        total_w = fsum(wts)
+        loss = -fsum(w * v for w, v in zip(wts, logq, strict=True) if w) / total_w
+        mean_pi = fsum(w * v for w, v in zip(wts, pis, strict=True)) / total_w
+        grad = [s[i] * mean_pi - fsum(cols[i]) / total_w for i in range(n)]
         loss_f = float(loss) if abs(loss) <= FLOAT_MAX else math.copysign(math.inf, loss)
-        logq_f = np.array([float(max(-FLOAT_MAX, min(FLOAT_MAX, v))) for v in logq])
+        logq_f = np.array([_clipped(mp, v) for v in logq])
         return Reference(loss_f, np.array([float(v) for v in grad]), logq_f, resp)

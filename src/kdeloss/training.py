@@ -13,10 +13,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import as_background, as_bins, as_interval, as_points, as_scalar
+from ._validate import as_background, as_bins, as_interval, as_points, as_scalar, as_target
 from .kernels import LogPdf, get_kernel
 from .logspace import log_width
-from .loss import bin_centers, density_terms, log_softmax, loss_and_grad
+from .loss import (
+    TargetLike,
+    _reindexed,
+    bin_centers,
+    density_terms,
+    log_softmax,
+    loss_and_grad,
+)
 
 __all__ = ["Trajectory", "em", "gradient_descent"]
 
@@ -72,6 +79,7 @@ def gradient_descent(
     bandwidth: float = 1.0,
     bins: int = 256,
     background: float = 0.0,
+    target: TargetLike = None,
 ) -> Trajectory:
     """Plain gradient descent on the logits, ``z <- z - lr * dL_M/dz``.
 
@@ -79,7 +87,7 @@ def gradient_descent(
     ----------
     z0 : array_like, shape (N,)
         Starting logits.
-    x, a, b, kernel, bandwidth, bins, background
+    x, a, b, kernel, bandwidth, bins, background, target
         As in :func:`kdeloss.loss_and_grad`.
     steps : int
         Number of updates (>= 0).
@@ -104,7 +112,15 @@ def gradient_descent(
     zs, losses, grads = [z], [], []
     for k in range(n + 1):
         value, g = loss_and_grad(
-            zs[k], x, a, b, kernel=kernel, bandwidth=bandwidth, bins=bins, background=background
+            zs[k],
+            x,
+            a,
+            b,
+            kernel=kernel,
+            bandwidth=bandwidth,
+            bins=bins,
+            background=background,
+            target=target,
         )
         losses.append(value)
         grads.append(g)
@@ -126,13 +142,16 @@ def em(
     bandwidth: float = 1.0,
     bins: int = 256,
     background: float = 0.0,
+    target: TargetLike = None,
 ) -> Trajectory:
     """EM for the mixture weights: ``S_i <- mean_m r_i(t_m)``, computed in log space.
 
     With a background weight ``eps`` the E-step's posterior of component ``i`` is
     ``pi(t) r_i(t)``, and the M-step renormalises over the components:
     ``S_i <- mean_m pi r_i / mean_m pi``. A weight that underflows is kept at the logit
-    ``Z_FLOOR`` (about -708) so that the loss stays defined.
+    ``Z_FLOOR`` (about -708) so that the loss stays defined. With a ``target`` (as in
+    :func:`kdeloss.loss_and_grad`) every mean over the bins is the target's weighted mean,
+    ``S_i <- sum_m wbar_m r_i(t_m)``: the fixed point ``S = E_p[r]``.
 
     Returns
     -------
@@ -151,18 +170,23 @@ def em(
     log_u = -log_width(aa, bb)
     kern = get_kernel(kernel, bandwidth)
     t = bin_centers(aa, bb, as_bins(bins))
+    w = as_target(target, t)
+    live = np.arange(t.size) if w is None else np.flatnonzero(w > 0.0)
     n = _steps(steps)
     zs = [log_softmax(z)]
     for _ in range(n):
-        _, r, pi = density_terms(zs[-1], x, t, kern, "bins", eps, log_u)
-        post = (pi[:, None] * r).mean(axis=0)
+        try:
+            _, r, pi = density_terms(zs[-1], x, t[live], kern, "bins", eps, log_u)
+        except ValueError as err:
+            raise _reindexed(err, live) from None
+        post = (pi[:, None] * r).mean(axis=0) if w is None else (w[live] * pi) @ r
         with np.errstate(divide="ignore"):
             znew = np.log(post) - np.log(post.sum())
         zs.append(np.maximum(znew, Z_FLOOR))
     zarr = np.array(zs)
     losses, grads = zip(
         *(
-            loss_and_grad(zk, x, aa, bb, kernel=kern, bins=bins, background=background)
+            loss_and_grad(zk, x, aa, bb, kernel=kern, bins=bins, background=background, target=w)
             for zk in zarr
         ),
         strict=True,
