@@ -10,6 +10,7 @@ import pytest
 from scipy.stats import norm
 
 import kdeloss
+import kdeloss.testing
 from kdeloss.book import targets as kt
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,7 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize(("y", "sigma"), [(0.5, 0.25), (0.1, 0.05), (-0.3, 0.4), (0.97, 0.01)])
 def test_gaussian_target_matches_scipy_where_scipy_is_accurate(y, sigma):
     edges = np.linspace(0.0, 1.0, 17)
-    mass = np.diff(norm.cdf(edges, loc=y, scale=sigma))
+    lo, hi = edges[:-1], edges[1:]
+    # Upper-tail bins as differences of survival functions, so scipy keeps their digits.
+    mass = np.where(
+        lo > y,
+        norm.sf(lo, loc=y, scale=sigma) - norm.sf(hi, loc=y, scale=sigma),
+        norm.cdf(hi, loc=y, scale=sigma) - norm.cdf(lo, loc=y, scale=sigma),
+    )
     want = mass / mass.sum()
     got = kt.gaussian_bin_target(y, 0.0, 1.0, 16, sigma)
     assert np.allclose(got, want, rtol=1e-12, atol=1e-300)
