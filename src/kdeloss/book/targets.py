@@ -56,8 +56,8 @@ def gaussian_bin_target(y: float, a: float, b: float, bins: int, sigma: float) -
 
     Parameters
     ----------
-    y : float
-        The label.
+    y : float or array_like
+        The label, or labels (one row of weights each).
     a, b : float
         The support, cut into ``bins`` equal bins.
     bins : int
@@ -67,8 +67,8 @@ def gaussian_bin_target(y: float, a: float, b: float, bins: int, sigma: float) -
 
     Returns
     -------
-    ndarray, shape (bins,)
-        Nonnegative weights that sum to 1.
+    ndarray, shape (bins,) or y's shape + (bins,)
+        Nonnegative weights that sum to 1 (in each row).
 
     Examples
     --------
@@ -77,17 +77,21 @@ def gaussian_bin_target(y: float, a: float, b: float, bins: int, sigma: float) -
     (array([0.142, 0.358, 0.358, 0.142]), True)
     >>> gaussian_bin_target(40.0, 0.0, 1.0, 4, 0.25)[-1]   # far label: last bin takes it all
     np.float64(1.0)
+    >>> gaussian_bin_target([0.5, 40.0], 0.0, 1.0, 4, 0.25).shape
+    (2, 4)
     """
     aa, bb = as_interval(a, b)
     m = as_bins(bins)
     s = as_scalar("sigma", sigma)
     if not s > 0.0 or not np.isfinite(s):
         raise ValueError(f"sigma: must be finite and > 0, got {sigma!r}")
-    yy = as_scalar("y", y)
+    yy = np.asarray(y, dtype=float)
+    if not np.isfinite(yy).all():
+        raise ValueError(f"y: must be finite, got {y!r}")
     edges = np.linspace(aa, bb, m + 1)
-    std = (edges - yy) / s
-    log_mass = _log_normal_mass(std[:-1], std[1:])
-    return np.exp(log_mass - logsumexp(log_mass))
+    std = (edges - yy[..., None]) / s
+    log_mass = _log_normal_mass(std[..., :-1], std[..., 1:])
+    return np.exp(log_mass - logsumexp(log_mass, axis=-1, keepdims=True))
 
 
 def two_hot_target(y: float, a: float, b: float, bins: int) -> np.ndarray:
