@@ -46,20 +46,23 @@ def test_kde_objective_is_the_mean_of_the_unbatched_loss():
 @pytest.mark.parametrize("kind", aw.KINDS)
 def test_predictions_are_densities(kind):
     fit = aw.train(aw.make_model(kind), aw.make_data(50, 6), steps=5)
-    t = np.linspace(0.0, 100.0, 20001)
+    # The Laplace mixture's tails reach past [0, 100]: integrate over a wider range.
+    t = np.linspace(-100.0, 200.0, 60001)
     dens = aw.predictive_density(fit, 0.3, t)
-    assert abs(np.trapezoid(dens, t) - 1.0) < 2e-3
+    assert abs(np.trapezoid(dens, t) - 1.0) < 1e-3
     C = fit.model.cdf(fit.logits(np.array([0.3, 0.7])), t)
     assert (np.diff(C, axis=1) >= -1e-15).all() and np.allclose(C[:, -1], 1.0)
 
 
-def test_a_confident_far_start_is_stuck_for_the_kde_model_only():
+def test_a_confident_far_start_gives_the_kde_model_no_gradient_near_the_data():
     data = aw.make_data(80, 7)
-    for kind, stuck in (("kde", True), ("classify", False)):
+    for kind, tiny in (("kde", True), ("classify", False)):
         model = aw.make_model(kind)
-        fit = aw.train(model, data, steps=20, W0=aw.far_init(model, 80.0))
-        moved = fit.losses[0] - fit.losses[-1]
-        assert (moved < 1e-6) == stuck, (kind, moved)
+        W0 = aw.far_init(model, 80.0)
+        _, G = model.objective(data)(aw.features(data.u) @ W0)
+        near = model.centres > 5.0
+        largest = np.abs(G[:, near]).max() * data.y.size  # one sample's gradient
+        assert (largest < 1e-15) == tiny, (kind, largest)
 
 
 def test_training_improves_on_the_start_and_scores_are_sane():
