@@ -163,13 +163,16 @@ class Model:
         return categorical
 
     def log_density(self, Z: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """``log`` of each row's predictive density at its own ``y``."""
+        """``log`` of each row's predictive density at its own ``y`` (``-inf`` outside the
+        cells of a categorical model; the mixture's tails reach everywhere)."""
         logS = log_softmax(Z, axis=1)
         if self.kind == "kde":
             kern = get_kernel("laplace", self.bandwidth)
             return logsumexp(logS + kern.logpdf(y[:, None] - self.centres[None, :]), axis=1)
         k = np.clip(np.searchsorted(self.edges, y, side="right") - 1, 0, self.size - 1)
-        return logS[np.arange(y.size), k] - np.log(np.diff(self.edges)[k])
+        inside = (y >= self.edges[0]) & (y <= self.edges[-1])
+        logp = logS[np.arange(y.size), k] - np.log(np.diff(self.edges)[k])
+        return np.where(inside, logp, -np.inf)
 
     def cdf(self, Z: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Each row's predictive CDF on the grid ``t``, shape ``(rows, t.size)``."""
