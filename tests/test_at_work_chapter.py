@@ -33,4 +33,4 @@ def test_the_far_start_is_stuck_and_obeys_the_bound():
 def test_the_background_costs_here():
     g = glued(CHAPTER)
     assert g["ll_bg"] < g["ll_kde"]
-    assert abs(g["bg_far_loss"] - g["bg_far_start"]) < 1e-6
+    assert abs(g["bg_far_loss"] - g["bg_far_start"]) < 1e-2
