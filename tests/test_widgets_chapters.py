@@ -1,4 +1,4 @@
-"""The one-hot and scale chapters as the build executed them: each shows one live demo,
+"""The one-hot, scale and at-work chapters as the build executed them: each shows one live demo,
 whose rendition follows every trait and loads nothing from another host (the shift, circle
 and dynamics chapters are checked by their own tests)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from chapter_harness import built_notebook, demo_from_output, drive, live_outputs, stderr_outputs
 
-CHAPTERS = ["one-hot", "scale"]
+CHAPTERS = ["one-hot", "scale", "at-work"]
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
