@@ -19,6 +19,7 @@ import numpy as np
 
 import kdeloss
 from kdeloss.book.demos import (
+    AtWorkDemo,
     CircleDemo,
     OneHotDemo,
     RemedyDemo,
@@ -34,6 +35,7 @@ DEMOS: dict[str, tuple[type, str]] = {
     "laplace-shift": (ShiftDemo, "book/laplace-shift"),
     "dynamics": (RemedyDemo, "book/dynamics"),
     "circle": (CircleDemo, "book/circle"),
+    "at-work": (AtWorkDemo, "book/at-work"),
 }
 
 #: every compared number must agree with kdeloss to this
@@ -78,6 +80,32 @@ def check_state(st: dict[str, Any]) -> dict[str, float]:
                 bins=int(st["bins"]), background=e,
             )
             out[f"descent_{key}"] = float(np.max(np.abs(np.asarray(d[key]) - run.weights[-1])))
+    if "predictive" in st:  # the at-work demo: the trained models at one input
+        out.update(_check_predictive(st, kern, x, z))
+    return out
+
+
+def _check_predictive(st: dict[str, Any], kern: Any, x: np.ndarray, z: np.ndarray) -> dict:
+    """The at-work demo's logits and densities against kdeloss.book.atwork's."""
+    from kdeloss.book import atwork as aw
+
+    grid = np.asarray(st["grid"], dtype=float)
+    phi = aw.features(np.array([st["u"]]), len(st["W"]["kde"]) - 1)[0]
+    out = {"logits": 0.0, "density": 0.0}
+    for kind, got in st["predictive"].items():
+        zk = phi @ np.asarray(st["W"][kind], dtype=float)
+        out["logits"] = max(out["logits"], float(np.abs(np.asarray(got["z"]) - zk).max()))
+        if kind == "kde":
+            ref = np.exp(kdeloss.log_density(zk, x, grid, kernel=kern))
+        else:
+            edges = np.asarray(got["edges"], dtype=float)
+            model = aw.Model(kind, edges, 0.5 * (edges[:-1] + edges[1:]))
+            ref = np.exp(model.log_density(np.repeat(zk[None, :], grid.size, axis=0), grid))
+        err = np.abs(np.asarray(got["density"]) - ref) / np.maximum(ref, 1e-300)
+        out["density"] = max(out["density"], float(np.max(np.where(ref > 0, err, 0.0))))
+    truth = np.exp(aw.true_log_density(st["u"], grid))
+    out["truth"] = float(np.max(np.abs(np.asarray(st["truth"]) - truth) / truth))
+    out["kde_logits"] = float(np.abs(z - phi @ np.asarray(st["W"]["kde"])).max())
     return out
 
 

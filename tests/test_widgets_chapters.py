@@ -1,4 +1,4 @@
-"""The one-hot and scale chapters as the build executed them: each shows one live demo,
+"""The one-hot, scale and at-work chapters as the build executed them: each shows one live demo,
 whose rendition follows every trait and loads nothing from another host (the shift, circle
 and dynamics chapters are checked by their own tests)."""
 
@@ -17,7 +17,7 @@ from chapter_harness import (
     stderr_outputs,
 )
 
-CHAPTERS = ["one-hot", "scale"]
+CHAPTERS = ["one-hot", "scale", "at-work"]
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

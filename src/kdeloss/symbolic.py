@@ -42,6 +42,8 @@ __all__ = [
     "one_hot",
     "scaled",
     "softmax_weights",
+    "weighted_closed_form",
+    "weighted_loss",
 ]
 
 
@@ -149,3 +151,37 @@ def background_closed_form(
     q = mixture(z, K)
     pi = (1 - eps) * q / ((1 - eps) * q + eps * u)
     return [pi * c for c in closed_form(z, K)]
+
+
+def weighted_loss(
+    z: Sequence[sp.Expr], K_rows: Sequence[Sequence[sp.Expr]], w: Sequence[sp.Expr]
+) -> sp.Expr:
+    """The loss of a general target over bins: ``-sum_m w_m log q_m / sum_m w_m``.
+
+    ``K_rows[m]`` are the kernel values at bin ``m``; ``w`` the bins' target weights.
+    """
+    total = sp.Add(*w)
+    return sp.Add(*[wm * bin_loss(z, row) for wm, row in zip(w, K_rows, strict=True)]) / total
+
+
+def weighted_closed_form(
+    z: Sequence[sp.Expr], K_rows: Sequence[Sequence[sp.Expr]], w: Sequence[sp.Expr]
+) -> list[sp.Expr]:
+    """``S_i - sum_m w_m r_i(t_m) / sum_m w_m``: weight minus expected responsibility.
+
+    >>> z, _ = make_symbols(2)
+    >>> K_rows = [sp.symbols("K11 K12", positive=True), sp.symbols("K21 K22", positive=True)]
+    >>> w = sp.symbols("w1 w2", positive=True)
+    >>> loss = weighted_loss(z, K_rows, w)
+    >>> all(sp.simplify(sp.diff(loss, zi) - c) == 0
+    ...     for zi, c in zip(z, weighted_closed_form(z, K_rows, w)))
+    True
+    """
+    total = sp.Add(*w)
+    s = softmax_weights(z)
+    expected_r = [
+        sp.Add(*[wm * si * row[i] / mixture(z, row) for wm, row in zip(w, K_rows, strict=True)])
+        / total
+        for i, si in enumerate(s)
+    ]
+    return [si - ri for si, ri in zip(s, expected_r, strict=True)]

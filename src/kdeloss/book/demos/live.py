@@ -130,6 +130,8 @@ class LiveDemo(anywidget.AnyWidget):
 
 
 def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _plain(u) for k, u in v.items()}
     if isinstance(v, tuple | list):
         return [_plain(u) for u in v]
     if isinstance(v, float | int | bool | str) or v is None:
