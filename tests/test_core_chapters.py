@@ -1,7 +1,7 @@
-"""The claims of the chapters "The loss", "Deriving the gradient", the appendix "Checking it
-numerically" and the chapter "EM and convexity".
+"""The claims of the chapters "The loss", "Deriving the gradient" and the appendix "Checking it
+numerically" ("EM and convexity" has its own file, tests/test_responsibility_chapter.py).
 
-The first three read the numbers those pages quote from the build (``glued``, see
+They read the numbers those pages quote from the build (``glued``, see
 ``tests/chapter_harness.py``): each chapter was executed once, by the strict build, and these
 tests check that what it glued says what its prose says. Where a test computes anything
 itself, it takes its inputs from the chapter's glue too, never from hand-copied constants.
@@ -220,83 +220,3 @@ def test_naive_nan_far_away_while_kdeloss_is_exact():
         assert res["naive_finite"] == (D <= 700.0), D
         assert res["loss_rel_err"] <= 1e-15, D
         assert res["grad_err"] < 2e-15, D
-
-
-# --- Weight minus responsibility ----------------------------------------------------------
-
-X4 = np.array([-0.7, -0.1, 0.3, 0.8])
-OPTS = {"kernel": "laplace", "bandwidth": 0.3, "bins": 256}
-
-
-def test_responsibility_is_softmax_of_shifted_logits():
-    z0 = np.array([0.5, -0.5, 0.0, 0.3])
-    t = np.linspace(-1.5, 1.5, 31)
-    r = kdeloss.responsibilities(z0, X4, t, bandwidth=0.3)
-    logk = kdeloss.get_kernel("laplace", 0.3).logpdf(t[:, None] - X4[None, :])
-    expected = np.array([kdeloss.softmax(z0 + row) for row in logk])
-    np.testing.assert_allclose(r, expected, rtol=1e-13)
-
-
-@pytest.fixture(scope="module")
-def em_long():
-    return kdeloss.em(np.zeros(4), X4, A, B, steps=2000, **OPTS)
-
-
-def test_em_fixed_point_has_zero_gradient(em_long):
-    assert np.abs(em_long.grad[-1]).max() < 1e-13
-    u = checks.kkt_ratios(em_long.z[-1], X4, A, B, **OPTS)
-    np.testing.assert_allclose(u, 1.0, atol=1e-12)
-    assert em_long.weights[-1].min() > 0.1  # an interior optimum
-
-
-def test_em_step_is_weights_minus_gradient_and_monotone():
-    run = kdeloss.em(np.array([0.5, -0.5, 0.0, 0.3]), X4, A, B, steps=30, **OPTS)
-    np.testing.assert_allclose(run.weights[1:], run.weights[:-1] - run.grad[:-1], atol=1e-15)
-    assert np.all(np.diff(run.loss) <= 1e-15)
-
-
-def test_em_versus_gd(em_long):
-    L_star = em_long.loss[-1]
-    em = kdeloss.em(np.zeros(4), X4, A, B, steps=150, **OPTS)
-    gd = {
-        lr: kdeloss.gradient_descent(np.zeros(4), X4, A, B, steps=150, lr=lr, **OPTS)
-        for lr in [1.0, 5.0, 20.0]
-    }
-    assert em.loss[-1] - L_star < 1e-14
-    assert gd[5.0].loss[-1] - L_star < 1e-14
-    assert 1e-10 < gd[1.0].loss[-1] - L_star < 1e-5
-    assert gd[20.0].loss[-1] - L_star > 1e-2  # too large a step does not converge
-
-
-def test_convexity_in_the_weights():
-    gaps = checks.convexity_gaps(X4, A, B, samples=300, seed=7, **OPTS)
-    assert gaps.min() > -1e-14
-
-
-def test_stationary_points_are_global_minima(em_long):
-    # No weight vector beats the EM fixed point (random weights and the corners).
-    rng = np.random.default_rng(11)
-    best = em_long.loss[-1]
-    trial = np.vstack([rng.dirichlet(np.ones(4), size=200), np.eye(4) * 0.999 + 0.00025])
-    values = [kdeloss.loss(np.log(w), X4, A, B, **OPTS) for w in trial]
-    assert min(values) >= best - 1e-14
-
-
-X2 = np.array([0.5, -1.5])
-OPTS2 = {"kernel": "laplace", "bandwidth": 0.5, "bins": 256}
-
-
-def test_zero_weight_optimum_and_slow_descent():
-    u = checks.kkt_ratios(np.array([0.0, -700.0]), X2, 0.0, 1.0, **OPTS2)
-    assert u[0] == pytest.approx(1.0) and u[1] < 1  # (1, 0) is optimal
-    c = 1 - u[1]
-    for lr in [0.5, 2.0]:
-        run = kdeloss.gradient_descent(np.zeros(2), X2, 0.0, 1.0, steps=2000, lr=lr, **OPTS2)
-        s2 = run.weights[:, 1]
-        k = np.arange(s2.size)
-        bound = 1 / (1 / s2[0] + 2 * lr * np.exp(2 * lr) * k)
-        assert np.all(s2 >= bound)  # part 1
-        assert k[-1] * s2[-1] == pytest.approx(1 / (2 * lr * c), rel=0.01)  # part 2
-    em = kdeloss.em(np.zeros(2), X2, 0.0, 1.0, steps=20, **OPTS2)
-    ratio = em.weights[1:, 1] / em.weights[:-1, 1]
-    assert ratio[5:] == pytest.approx(u[1], rel=1e-6)  # part 3: geometric, factor u_2
