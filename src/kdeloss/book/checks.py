@@ -1016,15 +1016,15 @@ def kkt_ratios(
     bandwidth: float = 1.0,
     bins: int = 256,
 ) -> np.ndarray:
-    r"""``u_i = mean_m K(t_m - x_i) / q(t_m)``, minus the derivative of ``L_M`` in ``S_i``.
+    r"""``gamma_i = mean_m K(t_m - x_i) / q(t_m)``, minus the derivative of ``L_M`` in ``S_i``.
 
-    ``L_M`` is minimal over the weights exactly when ``u_i <= 1`` for every ``i``, with
-    equality where ``S_i > 0``; and ``dL_M/dz_i = S_i (1 - u_i)``. Computed from
+    ``L_M`` is minimal over the weights exactly when ``gamma_i <= 1`` for every ``i``, with
+    equality where ``S_i > 0``; and ``dL_M/dz_i = S_i (1 - gamma_i)``. Computed from
     ``log K - log q``, so it stays exact when ``S_i`` is tiny or the points are far.
 
     Examples
     --------
-    One point: ``q = K``, so ``u = 1``.
+    One point: ``q = K``, so ``gamma = 1``.
 
     >>> kkt_ratios([0.0], [0.3], 0.0, 1.0)
     array([1.])
