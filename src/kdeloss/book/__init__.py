@@ -27,10 +27,16 @@ dynamics
     Learning dynamics: trajectories, the wrong-class corollary, the background remedy.
 alternatives
     Other losses for the same problem (L2, MMD, W1, truncated reverse KL), with gradients.
+targets
+    Targets other than the uniform one: smoothed labels (HL-Gauss, two-hot, label
+    smoothing), categorical cross-entropy, box tilings, the table of related losses.
+atwork
+    The loss at work: interval-labelled regression with four losses, far starts, the
+    background.
 benchmarks
     The committed benchmark results (``benchmarks/results/bench.json``): find them, and look
     up a time, a ratio or a peak of memory, for the fast-paths chapter and ``bench.py``.
 demos
     The live demos (widgets that draw themselves in the browser) and the chapters' static
-    pictures of them: one-hot, scale, shift, remedy, circle.
+    pictures of them: one-hot, scale, shift, remedy, circle, at work.
 """
