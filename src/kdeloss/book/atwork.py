@@ -412,7 +412,7 @@ def draw_densities(
         ax.set_title(f"input $u = {u:g}$")
         ax.set_xlabel("value $y$")
     axes[0].set_ylabel("density")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=5,
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2,
                frameon=False)
     return list(axes)
 

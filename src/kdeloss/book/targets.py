@@ -188,45 +188,49 @@ class RelatedLoss(NamedTuple):
 #: far from the label.
 RELATED_LOSSES: tuple[RelatedLoss, ...] = (
     RelatedLoss(
-        "softmax classification", "bishop2006", "neither", "categorical over bins",
-        "one-hot $e_y$", "$S - e_y$", "learns at full speed",
+        "softmax classification", "bishop2006", "neither", "categorical",
+        "one-hot $e_y$", "$S - e_y$", "full speed, whatever the model believes",
     ),
     RelatedLoss(
-        "label smoothing", "szegedy2016", "target (flat)", "categorical over bins",
-        r"$(1-\alpha) e_y + \alpha / M$", "$S - p$", "learns at full speed",
+        "label smoothing", "szegedy2016", "target (flat)", "categorical",
+        r"$(1-\alpha) e_y + \alpha / M$", "$S - p$", "full speed, whatever the model believes",
     ),
     RelatedLoss(
         "two-hot", "schrittwieser2020", "target (triangle, one bin wide)",
-        "categorical over bins", "two neighbouring bins", "$S - p$", "learns at full speed",
+        "categorical", "two neighbouring bins", "$S - p$",
+        "full speed, whatever the model believes",
     ),
     RelatedLoss(
         "histogram loss, HL-Gauss", "imani2018,farebrother2024", "target (Gaussian)",
-        "categorical over bins", r"bin masses of $\mathcal N(y, \sigma^2)$", "$S - p$",
-        "learns at full speed",
+        "categorical", r"bin masses of $\mathcal N(y, \sigma^2)$", "$S - p$",
+        "full speed, whatever the model believes",
     ),
     RelatedLoss(
-        "mixture density network (weights)", "bishop1994", "model", "mixture of kernels",
-        "a point $y$", "$S - r(y)$", "weights learn at full speed (scale invariance)",
+        "mixture density network (weights)", "bishop1994", "model", "mixture",
+        "a point $y$", "$S - r(y)$",
+        "full speed (scale invariance), unless far components explain $y$ far better",
     ),
     RelatedLoss(
-        "interval likelihood", "tobin1958", "model", "mixture of kernels",
+        "interval likelihood", "tobin1958", "model", "mixture",
         "an interval $[a, b]$", r"$S_i - S_i \mu_i / \sum_j S_j \mu_j$",
-        r"at full speed while the masses $\mu_j$ are representable",
+        "full speed (the masses enter as ratios), unless far components explain the "
+        "interval far better",
     ),
     RelatedLoss(
-        "this book", "xor2022talk", "model", "mixture of kernels", "any density $p$",
-        r"$S - \mathbb E_p[r]$", "learns at full speed (scale invariance)",
+        "this book", "xor2022talk", "model", "mixture", "any density $p$",
+        r"$S - \mathbb E_p[r]$",
+        "full speed (scale invariance), unless far components explain the target far better",
     ),
 )
 
 
 def related_losses_rows() -> list[list[str]]:
-    """:data:`RELATED_LOSSES` as table rows, citations as MyST ``{cite:p}`` roles."""
+    """:data:`RELATED_LOSSES` as table rows (loss and citation, kernel side and model, target,
+    gradient, far mass), citations as MyST ``{cite:p}`` roles."""
     return [
         [
             f"{r.name} {{cite:p}}`{r.cite}`",
-            r.kernel_side,
-            r.model,
+            f"{r.kernel_side}; model: {r.model}",
             r.target,
             r.gradient,
             r.far,
