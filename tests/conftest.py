@@ -106,3 +106,11 @@ def chromium():
 def browser(site_url: str, chromium):
     """Headless Debian chromium, shared by the browser tests of the built site."""
     return chromium
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    """``_build/screenshots`` for the site's browser tests (stale screenshots removed)."""
+    from site_checks import screenshot_dir
+
+    return screenshot_dir()

@@ -1,10 +1,11 @@
-"""The chapter "Computing it fast" and the benchmark behind it.
+"""The chapter "Computing it fast", the appendix "Benchmarks", and the benchmark behind them.
 
-The chapter reads its timings from the committed ``benchmarks/results/bench.json`` (it
-measures nothing itself), so these tests check that file: that it holds every number the
-chapter shows, and that the run it records meets the goals of the fast methods. They also
-run the benchmark script end to end on small sizes, and execute the chapter within its
-time budget.
+The two pages read their timings from the committed ``benchmarks/results/bench.json`` (they
+measure nothing themselves), so these tests check that file: that it holds every number the
+pages show, that the run it records meets the goals of the fast methods, and that the pages'
+words about it (who is faster where) agree with it. They also test the chapter's helpers in
+:mod:`kdeloss.book.benchmarks`, run the benchmark script end to end on small sizes, and
+check that the build executed both pages within their time budget and glued their numbers.
 """
 
 from __future__ import annotations
@@ -15,10 +16,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from chapter_harness import execution_seconds, glued
 
-from kdeloss.book.benchmarks import RESULTS_FILE, find_results, load, peak, ratio, seconds
+from kdeloss import fast
+from kdeloss.book.benchmarks import (
+    PROBLEM_KINDS,
+    RESULTS_FILE,
+    fft_grid_errors,
+    find_results,
+    headline,
+    load,
+    peak,
+    random_problem,
+    ratio,
+    relative_errors,
+    seconds,
+    sorted_against_direct,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -136,10 +152,82 @@ def test_bench_reports_a_missing_peer(monkeypatch):
     assert bench.available("direct") is None
 
 
+def test_headline_has_every_number_finite_and_positive():
+    numbers = headline(RESULTS)
+    assert all(math.isfinite(v) and v > 0 for v in numbers.values()), numbers
+    assert numbers["fft_cross"] in {r["n"] for r in RESULTS["times"]}
+
+
+def test_headline_names_what_a_run_lacks():
+    thin = {**RESULTS, "pairs": [p for p in RESULTS["pairs"] if p["peer"] != "jax"]}
+    with pytest.raises(ValueError, match=r"^results: this run has no direct / jax"):
+        headline(thin)
+
+
+def test_the_words_about_kdepy_agree_with_the_results():
+    """The pages say: for the Gaussian kernel KDEpy's density alone takes less time than the
+    loss and gradient by "fft" at every size up to ``kdepy_lead_until`` (and not beyond), and
+    at 10^6 "fft" takes less time than KDEpy's density."""
+    numbers = headline(RESULTS)
+    lead = int(numbers["kdepy_lead_until"])
+    assert lead >= 100
+    for n in sorted({r["n"] for r in RESULTS["times"]}):
+        fft_over_kdepy = ratio(RESULTS, "fft", "kdepy", "gaussian", n)
+        if fft_over_kdepy is not None:
+            assert (fft_over_kdepy > 1) == (n <= lead), n
+    assert numbers["fft_kdepy_gau_1e6"] < 1.0
+
+
+def test_the_constants_the_chapter_quotes():
+    """The chapter writes these library constants in words: 1e-6, 1e-12, 1 MiB blocks."""
+    assert fast.FFT_TOL == 1e-6
+    assert fast.EXACT_TOL == 1e-12
+    assert fast.CHUNK_BYTES == 2**20
+
+
+def test_random_problems_of_every_kind():
+    rng = np.random.default_rng(1)
+    for kind in PROBLEM_KINDS:
+        z, x = random_problem(rng, kind, n=30, bins=10)
+        assert z.shape == x.shape == (30,) and np.isfinite(x).all()
+    with pytest.raises(ValueError, match=r"^kind: "):
+        random_problem(rng, "nowhere")
+
+
+def test_relative_errors():
+    assert relative_errors((1.0, np.array([2.0])), (1.0, np.array([2.0]))) == (0.0, 0.0)
+
+
+def test_sorted_agrees_with_direct_on_small_problems():
+    check = sorted_against_direct(seed=3, n=300, bins=200)
+    assert len(check.rows) == 2 * len(PROBLEM_KINDS)
+    assert check.worst <= fast.EXACT_TOL
+
+
+def test_fft_error_is_second_order_in_the_grid_step():
+    grid = fft_grid_errors(n=300, steps=np.array([1 / 16, 1 / 32, 1 / 64]))
+    slopes = np.diff(np.log2(grid.errors[:, 1])) / np.diff(np.log2(grid.steps))
+    assert np.all((slopes > 1.5) & (slopes < 2.5)), slopes
+    assert grid.default < fast.FFT_TOL
+
+
 def test_chapter_executes_within_a_minute():
     """The build executed the chapter (once for all tests) in under a minute, and it glued
-    the numbers its prose quotes."""
+    the numbers its prose quotes; the sorted method's check is within the exact bound."""
     assert execution_seconds("fast") < 60
-    assert {"fast_sorted_worst", "fast_sj", "fast_sorted_1e6", "fast_dj_gau"} <= set(
-        glued("fast")
+    got = glued("fast")
+    assert {"fast_sorted_worst", "fast_sj", "fast_sorted_1e6", "fast_dj_gau"} <= set(got)
+    assert got["fast_sorted_worst"] <= fast.EXACT_TOL
+    assert got["fast_fft_default_gaussian"] < fast.FFT_TOL
+    assert got["fast_sj"] == pytest.approx(headline(RESULTS)["sj"])
+
+
+def test_appendix_executes_within_a_minute():
+    """The build executed the benchmarks appendix in under a minute, and it glued every
+    number of :func:`headline` and the machine of the run."""
+    assert execution_seconds("benchmarks") < 60
+    got = glued("benchmarks")
+    assert {f"bench_{k}" for k in headline(RESULTS)} | {"bench_machine", "bench_date"} <= set(
+        got
     )
+    assert got["bench_fft_err"] == pytest.approx(headline(RESULTS)["fft_err"])

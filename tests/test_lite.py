@@ -222,7 +222,7 @@ def _site_pages() -> list[Path]:
 def test_no_page_loads_another_host_or_the_runtime_by_itself() -> None:
     """Only a click on the link opens lite/; nothing a page loads comes from elsewhere.
 
-    (tests/test_site.py checks the same in chromium, request by request.)
+    (tests/site_checks.py checks the same in chromium, request by request.)
     """
     _require_site()
     bad = []
