@@ -40,15 +40,25 @@ from .targets import gaussian_bin_target
 
 __all__ = [
     "BRACKETS",
+    "KINDS",
+    "NAMES",
+    "STYLES",
     "Data",
     "Fit",
     "Metrics",
     "Model",
+    "Study",
+    "draw_densities",
+    "draw_far_starts",
     "evaluate",
+    "far_init",
     "features",
     "make_data",
     "make_model",
+    "predictive_density",
+    "run_study",
     "train",
+    "true_log_density",
 ]
 
 #: The reporting brackets' edges: five units wide up to 60, then "60+" up to 100.
