@@ -3,6 +3,8 @@
 - Jupyter Book 1 always loads sphinx-thebe, which adds its configuration script twice
   (``const THEBE_JS_URL`` declared twice is a console error) and points at a CDN. This book
   does not use thebe (the live route is ``make lab``), so its assets are dropped from every page.
+- The theme's icon font (Font Awesome, 156 kB for its solid face alone) is loaded by every page
+  for a few dozen icons; it is cut down to the glyphs the site can show (:func:`subset_icons`).
 - Docutils marks bibliography entries with the deprecated ARIA role ``doc-biblioentry`` inside a
   ``role="list"``; axe reports that as a critical violation (a list whose children are not list
   items). The entries are list items, so they get ``role="listitem"``.
@@ -110,6 +112,77 @@ def quantize_images(app: Sphinx, exc: Exception | None) -> None:
             png.write_bytes(buf.getvalue())
 
 
+# Private-use code points (where icon fonts keep their glyphs) written as CSS escapes or
+# literally, and the rules that map an icon class to one.
+_ESCAPE = re.compile(r"\\([0-9a-fA-F]{4,6})")
+_PRIVATE = re.compile("[\ue000-\uf8ff]")
+_RULE = re.compile(r"([^{}]+)\{([^{}]*)\}")
+_ICON_SELECTOR = re.compile(r"^\.(fa-[a-z0-9-]+):(?:before|after)$")
+_ICON_CLASS = re.compile(r"\bfa-[a-z0-9-]+")
+
+
+def icon_code_points(css: list[str], pages: list[str]) -> set[int]:
+    r"""The icon-font code points a site can show.
+
+    ``css`` are the site's style sheets and ``pages`` its HTML and JavaScript. A rule whose
+    selectors are all ``.fa-<name>:before`` maps an icon class to a code point, used only if
+    a page or script names the class; any other rule's code points (the theme's icon
+    variables, ``content`` of its own pseudo-elements) are used as they are.
+
+    >>> css = ['.fa-sun:before{content:"\\f185"}.fa-moon:before{content:"\\f186"}',
+    ...        ':root{--pst-icon-bell:"\uf0f3"}']
+    >>> sorted(hex(c) for c in icon_code_points(css, ['<i class="fa-solid fa-sun"></i>']))
+    ['0xf0f3', '0xf185']
+    """
+    names: dict[str, set[int]] = {}
+    used: set[int] = set()
+    for sheet in css:
+        for sel, body in _RULE.findall(sheet):
+            cps = {int(h, 16) for h in _ESCAPE.findall(body)}
+            cps |= {ord(ch) for ch in _PRIVATE.findall(body)}
+            if not cps:
+                continue
+            selectors = [s.strip() for s in sel.split(",")]
+            icons = [_ICON_SELECTOR.match(s) for s in selectors]
+            if all(icons):
+                for m in icons:
+                    names.setdefault(m.group(1), set()).update(cps)
+            else:
+                used |= cps
+    for text in pages:
+        for name in set(_ICON_CLASS.findall(text)):
+            used |= names.get(name, set())
+    return used
+
+
+def subset_icons(app: Sphinx, exc: Exception | None) -> None:
+    """Keep only the glyphs of :func:`icon_code_points` in the theme's icon fonts."""
+    if exc is not None or app.builder.format != "html":
+        return
+    from fontTools import subset
+
+    out = Path(app.outdir)
+    static = out / "_static"
+    css = [p.read_text(encoding="utf-8", errors="replace") for p in static.rglob("*.css")]
+    pages = [
+        p.read_text(encoding="utf-8", errors="replace")
+        for pattern in ("*.html", "*.js")
+        for p in out.rglob(pattern)
+        if "lite" not in p.relative_to(out).parts[:1]
+    ]
+    keep = icon_code_points(css, pages)
+    for font in sorted(static.rglob("fa-*.woff2")):
+        options = subset.Options()
+        options.flavor = "woff2"
+        options.layout_features = ["*"]
+        f = subset.load_font(str(font), options)
+        cmap = f.getBestCmap() or {}
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(unicodes=[c for c in keep if c in cmap])
+        subsetter.subset(f)
+        subset.save_font(f, str(font), options)
+
+
 def add_static(app: Sphinx) -> None:
     app.config.html_static_path = [*app.config.html_static_path, str(STATIC)]
 
@@ -124,4 +197,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("build-finished", drop_fontawesome_js)
     app.connect("build-finished", write_favicon_ico)
     app.connect("build-finished", quantize_images)
+    app.connect("build-finished", subset_icons)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -255,20 +255,20 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
     def mib(who: str, n: int, key: str = "rss_peak") -> float:
         return _need(peak(results, who, n, key), f"{key} of {who} ({n})") / 2**20
 
-    sizes = sorted({row["n"] for row in results["times"] if row["kernel"] == "gaussian"})
-    both = [
-        n
-        for n in sizes
-        if seconds(results, "direct", "gaussian", n) and seconds(results, "fft", "gaussian", n)
-    ]
-    faster = [n for n in both if r("fft", "direct", "gaussian", n) < 1]
-    kdepy_ahead = [
-        n
-        for n in sizes
-        if seconds(results, "fft", "gaussian", n)
-        and seconds(results, "kdepy", "gaussian", n)
-        and r("fft", "kdepy", "gaussian", n) > 1
-    ]
+    # The Gaussian kernel's sizes, and the two ratios measured at each (a lookup in the
+    # results table by the kernel's name, not a branch on a kernel).
+    gauss = "gaussian"
+    sizes = sorted({row["n"] for row in results["times"] if row["kernel"] == gauss})
+
+    def measured(ours: str, peer: str) -> dict[int, float]:
+        return {
+            n: r(ours, peer, gauss, n)
+            for n in sizes
+            if seconds(results, ours, gauss, n) and seconds(results, peer, gauss, n)
+        }
+
+    faster = [n for n, v in measured("fft", "direct").items() if v < 1]
+    kdepy_ahead = [n for n, v in measured("fft", "kdepy").items() if v > 1]
     fft_errors = [e["grad"] for e in results["errors"] if e["who"] == "fft"]
     return {
         "dj_lap": r("direct", "jax", "laplace", 4000),

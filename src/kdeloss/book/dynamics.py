@@ -418,7 +418,7 @@ def plot_setups(
         ax0.set_xlim(lo, hi)
         ax0.set_ylim(-0.5, 1)
         ax0.set_yticks([])
-        ax0.set_xlabel("position $x$", labelpad=1)
+        ax0.set_xlabel("position $t$", labelpad=1)
         ax0.set_title(setup.name)
         for i in range(len(setup.x)):
             ax1.plot(gd.weights[:, i], color=COLOURS[i], lw=2)

@@ -396,7 +396,7 @@ def _draw_scene(scene: Axes, frame: ScaleFrame) -> None:
     scene.set_xlim(frame.a - 0.02 * dmax, frame.b + dmax + 4.0 * frame.bandwidth)
     scene.set_ylim(-1.0, 1.0)
     scene.set_yticks([])
-    scene.set_xlabel("position $x$", labelpad=1)
+    scene.set_xlabel("position $t$", labelpad=1)
     scene.legend(loc="upper left", frameon=False, ncols=2)
 
 

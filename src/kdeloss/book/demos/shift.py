@@ -400,7 +400,7 @@ def _draw_line(line: Axes, f: ShiftFrame) -> None:
     line.set_xlim(f.grid[0], f.grid[-1])
     line.set_ylim(0.0, top)
     unit = " (angle, radians)" if get_kernel(f.kernel).circular else ""
-    line.set_xlabel(f"position $x${unit}")
+    line.set_xlabel(f"position $t${unit}")
     line.set_ylabel("density")
     name = {v: k for k, v in SHIFT_KERNELS.items()}[f.kernel]
     line.set_title(
