@@ -11,7 +11,7 @@ Examples
 --------
 >>> w = AtWorkDemo(u=0.3)
 >>> w.u, sorted(m["kind"] for m in w.models)
-(0.3, ['classify', 'hlgauss', 'histogram', 'kde'])
+(0.3, ['classify', 'histogram', 'hlgauss', 'kde'])
 """
 
 from __future__ import annotations
