@@ -31,6 +31,8 @@ LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 # Hash of the library sources (Python, and the live demos' JavaScript, which the notebooks'
 # outputs embed) whose notebook outputs are in the execution cache.
 CACHE_KEY := $(BUILDDIR)/.kdeloss-hash
+# Hash of everything the site is built from, as of the last successful build (make book).
+SITE_KEY := $(BUILDDIR)/.site-key
 # Wheels for the in-browser (JupyterLite) kernel; the book build finds them through
 # KDELOSS_LITE_WHEELS (tools/sphinxext/lite.py) and ships them in _build/html/lite.
 LITE_WHEELS := $(BUILDDIR)/lite-wheels
@@ -47,8 +49,19 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 TEST_WORKERS ?= auto
 FAST_EXAMPLES ?= 40
 
+# The site is rebuilt (strictly, every page) unless nothing it is built from changed since the
+# last build that succeeded: SITE_KEY holds the hash of those sources, written after success.
 book: venv cache-key lite-wheels
-	KDELOSS_LITE_WHEELS=$(abspath $(LITE_WHEELS)) tools/build-book . $(OUTDIR)
+	@key=$$(find book src tools _config.yml _toc.yml requirements.txt pyproject.toml -type f \
+	        -not -path '*/__pycache__/*' -not -path '*/.*' -print0 \
+	        | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64); \
+	if [ -f $(BUILDDIR)/html/index.html ] && [ "$$key" = "$$(cat $(SITE_KEY) 2>/dev/null)" ]; then \
+	    echo "book: $(BUILDDIR)/html is up to date (none of its sources changed since it was built)"; \
+	else \
+	    rm -f $(SITE_KEY); \
+	    KDELOSS_LITE_WHEELS=$(abspath $(LITE_WHEELS)) tools/build-book . $(OUTDIR); \
+	    echo "$$key" > $(SITE_KEY); \
+	fi
 
 test: venv lint book
 	pytest -n $(TEST_WORKERS) --dist loadfile
