@@ -52,7 +52,7 @@ FAST_EXAMPLES ?= 40
 # The site is rebuilt (strictly, every page) unless nothing it is built from changed since the
 # last build that succeeded: SITE_KEY holds the hash of those sources, written after success.
 book: venv cache-key lite-wheels
-	@key=$$(find book src tools _config.yml _toc.yml requirements.txt pyproject.toml -type f \
+	@key=$$(find book src tools benchmarks _config.yml _toc.yml requirements.txt pyproject.toml -type f \
 	        -not -path '*/__pycache__/*' -not -path '*/.*' -print0 \
 	        | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64); \
 	if [ -f $(BUILDDIR)/html/index.html ] && [ "$$key" = "$$(cat $(SITE_KEY) 2>/dev/null)" ]; then \
