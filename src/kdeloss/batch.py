@@ -61,6 +61,13 @@ _BLOCK_ENTRIES = 2**18
 _FLOAT_LIMIT = 2.0**1000
 # The Laplace path holds two N x N matrices; above this N the general path runs.
 _LAPLACE_MAX_N = 2048
+# Positions and bins within this many bandwidths of 0: a difference t - x_k is then exact to
+# 2**-53 * 64 h, a relative error below 1e-14 in e^{-|t - x_k|/h}, so no two-sum is needed.
+_PLAIN_DIFF = 64.0
+# The linear-domain Laplace path needs each side's term above this (far above the flush
+# level, so a sum's dropped terms are negligible), or below _NEGLIGIBLE times the total.
+_LINEAR_MIN = 1e-250
+_NEGLIGIBLE = 1e-30
 
 
 def loss_and_grad_batch(
@@ -379,8 +386,9 @@ def _laplace(
     with np.errstate(under="ignore", over="ignore"):
         tl = _flushed(np.where(lower, np.exp(-np.where(lower, diff, 0.0)), 0.0))  # j <= k
         tr = _flushed(np.where(lower.T, np.exp(np.where(lower.T, diff, 0.0)), 0.0))  # j >= k
-    lhat = _matmul(amat, np.ascontiguousarray(tl.T))
-    rhat = _matmul(amat, np.ascontiguousarray(tr.T))
+    # both sums in one product: [Lhat | Rhat] = A [tl^T | tr^T]
+    both = _matmul(amat, np.ascontiguousarray(np.hstack([tl.T, tr.T])))
+    lhat, rhat = both[:, :n], both[:, n:]
 
     tt = np.broadcast_to(t, (n_samples, t.shape[-1]))
     k = np.searchsorted(xs, t, side="right") - 1  # x_k <= t < x_{k+1}; -1 and n-1 at the ends
@@ -390,12 +398,96 @@ def _laplace(
     kl, kr = np.maximum(k, 0), np.minimum(k + 1, n - 1)
     sl = np.where(has_l, lhat[rows, kl], 0.0)
     sr = np.where(has_r, rhat[rows, kr], 0.0)
+    linear = None
+    if max(float(np.abs(xs).max()), float(np.abs(t).max())) <= _PLAIN_DIFF * h:
+        linear = _laplace_linear(tt, xs, kl, kr, has_l, has_r, sl, sr, h)
+    if linear is not None:
+        # every bin well scaled: q in the linear domain (see _laplace_linear)
+        pl, pr, qhat = linear
+        log_model = np.log(qhat) - log_norm[:, None] - math.log(2.0 * h)
+        loss, _, c = _finish(log_model, eps, log_u, w)
+        inv = c / qhat
+        alpha, beta = _flushed(pl * inv), _flushed(pr * inv)
+        good = np.ones(n_samples, dtype=bool)
+    else:
+        loss, c, alpha, beta, good = _laplace_log(
+            tt, xs, kl, kr, has_l, has_r, sl, sr, h, log_norm, eps, log_u, w
+        )
+    flat = rows * n
+    # the left and right accumulations side by side, then one product with [tl; tr]
+    acc = np.bincount(
+        np.concatenate([(2 * flat + kl).ravel(), (2 * flat + n + kr).ravel()]),
+        np.concatenate([alpha.ravel(), beta.ravel()]),
+        minlength=n_samples * 2 * n,
+    )
+    rsum = _matmul(acc.reshape(n_samples, 2 * n), np.vstack([tl, tr]))
+    rsum *= amat
+    s = amat / np.exp(log_norm)[:, None]
+    grad = s * c.sum(axis=1, keepdims=True) - rsum
+    losses[good] = loss[good]
+    out = np.empty_like(grad)
+    out[:, order] = grad
+    grads[good] = out[good]
+    return good
+
+
+def _laplace_linear(
+    tt: np.ndarray,
+    xs: np.ndarray,
+    kl: np.ndarray,
+    kr: np.ndarray,
+    has_l: np.ndarray,
+    has_r: np.ndarray,
+    sl: np.ndarray,
+    sr: np.ndarray,
+    h: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(p_l, p_r, qhat)`` with ``qhat = p_l Lhat + p_r Rhat`` in the linear domain, or None
+    where that would not be exact to rounding.
+
+    Called only for positions and bins within :data:`_PLAIN_DIFF` bandwidths of 0, so the
+    differences ``t - x_k`` are exact to a relative ``1e-14`` and ``p = e^{-d/h}`` lies in
+    ``[e^{-2 _PLAIN_DIFF}, 1]``; the heaviest weight is 1, so ``qhat >= e^{-128}``. Each
+    side's term ``p S`` must be a normal float well above the flush level, or negligible
+    beside ``qhat`` (then its error does not matter). Within those ranges this always holds;
+    it is checked all the same, and on failure (None) the log-space path answers.
+    """
+    with np.errstate(under="ignore", over="ignore", invalid="ignore"):
+        pl = np.where(has_l, np.exp((xs[kl] - tt) / h), 0.0)
+        pr = np.where(has_r, np.exp((tt - xs[kr]) / h), 0.0)
+        vl, vr = pl * sl, pr * sr
+        qhat = vl + vr
+        small = _NEGLIGIBLE * qhat
+        fine = (qhat >= _LINEAR_MIN) & ((vl >= _LINEAR_MIN) | (vl <= small))
+        fine &= (vr >= _LINEAR_MIN) | (vr <= small)
+    return (pl, pr, qhat) if bool(fine.all()) else None
+
+
+def _laplace_log(
+    tt: np.ndarray,
+    xs: np.ndarray,
+    kl: np.ndarray,
+    kr: np.ndarray,
+    has_l: np.ndarray,
+    has_r: np.ndarray,
+    sl: np.ndarray,
+    sr: np.ndarray,
+    h: float,
+    log_norm: np.ndarray,
+    eps: float,
+    log_u: np.ndarray,
+    w: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The two sides combined in log space (distances by two-sums, as ``"sorted"`` does):
+    per-sample losses, per-bin coefficients, the left and right accumulation weights, and
+    which samples are answered."""
     dl, el = two_sum(tt, -xs[kl])
     dr, er = two_sum(xs[kr], -tt)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         log_sl, log_sr = np.log(sl), np.log(sr)
-        left = np.where(has_l, log_sl - dl / h, -np.inf)
-        right = np.where(has_r, log_sr - dr / h, -np.inf)
+        ql, qr = dl / h, dr / h
+        left = np.where(has_l, log_sl - ql, -np.inf)
+        right = np.where(has_r, log_sr - qr, -np.inf)
         gap = (log_sl - log_sr) - ((dl - dr) + (el - er)) / h
         gap = np.where(has_l & has_r, gap, np.where(has_l, np.inf, -np.inf))
         top = np.maximum(left, right)
@@ -405,8 +497,8 @@ def _laplace(
     deep = math.exp(-_DEPTH)
     acc_l, acc_r = ~has_l | (sl >= deep), ~has_r | (sr >= deep)
     with np.errstate(over="ignore", invalid="ignore"):
-        bound_l = -_DEPTH - dl / h
-        bound_r = -_DEPTH - dr / h
+        bound_l = -_DEPTH - ql
+        bound_r = -_DEPTH - qr
         ok = np.isfinite(log_hat) & np.where(gap > 0.0, acc_l, acc_r)
         ok &= acc_l | (bound_l <= right - _RELEVANT)
         ok &= acc_r | (bound_r <= left - _RELEVANT)
@@ -423,19 +515,7 @@ def _laplace(
         alpha = np.where(has_l & (sl >= _TINY), c * frac_l / sl, 0.0)
         beta = np.where(has_r & (sr >= _TINY), c * (1.0 - frac_l) / sr, 0.0)
     alpha, beta = _flushed(alpha), _flushed(beta)
-    flat = rows * n
-    acc_left = np.bincount((flat + kl).ravel(), alpha.ravel(), minlength=n_samples * n)
-    acc_right = np.bincount((flat + kr).ravel(), beta.ravel(), minlength=n_samples * n)
-    rsum = _matmul(acc_left.reshape(n_samples, n), tl)
-    rsum += _matmul(acc_right.reshape(n_samples, n), tr)
-    rsum *= amat
-    s = amat / np.exp(log_norm)[:, None]
-    grad = s * c.sum(axis=1, keepdims=True) - rsum
-    losses[good] = loss[good]
-    out = np.empty_like(grad)
-    out[:, order] = grad
-    grads[good] = out[good]
-    return good
+    return loss, c, alpha, beta, good
 
 
 # --------------------------------------------------------------------------------------------

@@ -441,3 +441,41 @@ def test_symbolic_gradient_of_a_weighted_target() -> None:
         resp = [s[i] * row[i] / ks.mixture(z, row) for row in rows]
         closed = s[i] - sum(wm * r for wm, r in zip(w, resp, strict=True)) / total
         assert sp.simplify(sp.diff(lw, zi) - closed) == 0
+
+
+@pytest.mark.parametrize(
+    ("case", "reach", "linear"),
+    [
+        ("within 64 bandwidths of 0", 2.0, True),  # the benchmark's regime: linear domain
+        ("centres 100 bandwidths out", 30.0, False),  # log space, distances by two-sums
+    ],
+)
+def test_batch_laplace_paths_against_the_reference(case, reach, linear, monkeypatch) -> None:
+    """The Laplace batch combines the two sides of each bin in the linear domain when every
+    position and bin is within 64 bandwidths of 0 (then ``q >= e^-128`` and every side that
+    matters is a normal float), else in log space; both against the reference, with some
+    weights 600 nats below the others."""
+    from kdeloss import batch
+
+    taken = []
+    real = batch._laplace_linear
+
+    def spy(*args):
+        out = real(*args)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(batch, "_laplace_linear", spy)
+    rng = np.random.default_rng(21)
+    x = np.linspace(-reach, reach, 9)
+    Z = rng.normal(size=(4, 9))
+    Z[:, ::2] -= 600.0  # every other centre carries a tiny weight
+    a = rng.uniform(-2.5, 1.5, size=4)
+    b = a + 0.7
+    opts = {"kernel": "laplace", "bandwidth": 0.3, "bins": 11}
+    L, G = loss_and_grad_batch(Z, x, a, b, **opts)
+    assert taken == ([True] if linear else []), case
+    refs = [reference(Z[i], x, a[i], b[i], **opts) for i in range(4)]
+    scale = max(1.0, float(np.mean([np.abs(r[2]).mean() for r in refs])))
+    assert abs(L - np.mean([r[0] for r in refs])) <= EXACT * scale
+    assert np.abs(G * 4 - np.stack([r[1] for r in refs])).max() <= EXACT
