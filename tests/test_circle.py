@@ -15,7 +15,6 @@ from kdeloss.book.circle import (
     CIRCLE_DEFAULTS,
     WrappedBox,
     WrappedLaplace,
-    add_log_inset,
     antipode_depth_changes,
     arc_distance,
     arc_margins,
@@ -227,13 +226,3 @@ def test_antipode_depth_changes_is_second_order_in_the_depth() -> None:
     assert binned[3] > 1e-6
     with pytest.raises(ValueError, match="depths"):
         antipode_depth_changes(Z, X, A, B, np.array([-0.1]), 0.5)
-
-
-def test_log_inset() -> None:
-    fig, ax = plt.subplots()
-    d = np.linspace(0.0, 1.0, 5)
-    ins = add_log_inset(ax, d, {"flat": np.zeros(5), "rising": d**2})
-    assert ins.get_yscale() == "log"
-    assert len(ins.lines) == 2
-    np.testing.assert_array_equal(ins.lines[0].get_ydata(), np.full(5, 1e-17))
-    plt.close(fig)

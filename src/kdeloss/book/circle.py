@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CIRCLE_DEFAULTS",
     "PolarArtists",
-    "add_log_inset",
     "antipode_depth_changes",
     "arc_distance",
     "arc_margins",
@@ -457,67 +456,3 @@ def antipode_depth_changes(
         moved = shift_toward(y, centre, d, circular=True)
         out[k] = float(np.abs(grad(moved) - grad(y)).max())
     return out
-
-
-def add_log_inset(
-    ax: Axes,
-    deltas: np.ndarray,
-    curves: dict[str, np.ndarray],
-    *,
-    bounds: tuple[float, float, float, float] = (0.08, 0.42, 0.42, 0.42),
-    floor: float = 1e-17,
-) -> Axes:
-    r"""An inset on ``ax`` with the same curves on a logarithmic vertical axis.
-
-    A change of ``1e-3`` next to one of ``0.1`` is invisible on a linear axis; the inset
-    shows both. Values at or below ``floor`` (round-off, or exactly zero) are drawn at
-    ``floor``. The curves get the colours and line styles of
-    ``kdeloss.book.demos.plot_change_curves``, in the same order.
-
-    Parameters
-    ----------
-    ax : Axes
-        The main axes.
-    deltas : array, shape (D,)
-    curves : dict of label -> array, shape (D,)
-    bounds : (x0, y0, width, height)
-        The inset's place, as fractions of ``ax``.
-    floor : float
-        The smallest value drawn.
-
-    Returns
-    -------
-    Axes
-        The inset.
-
-    Examples
-    --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
-    >>> import matplotlib.pyplot as plt
-    >>> fig, ax = plt.subplots()
-    >>> ins = add_log_inset(ax, np.array([0.0, 1.0]), {"a": np.array([0.0, 1e-3])})
-    >>> ins.get_yscale(), float(ins.lines[0].get_ydata()[0])
-    ('log', 1e-17)
-    >>> plt.close(fig)
-    """
-    from .plots import OKABE_ITO
-
-    colors = [OKABE_ITO[k] for k in ("blue", "bluish_green", "vermillion", "reddish_purple")]
-    styles = ["-", "--", "-.", ":"]
-    ins = ax.inset_axes(list(bounds))
-    for i, ys in enumerate(curves.values()):
-        ins.plot(
-            deltas,
-            np.maximum(np.asarray(ys, dtype=float), floor),
-            color=colors[i % 4],
-            ls=styles[i % 4],
-            lw=1.4,
-        )
-    ins.set_yscale("log")
-    ins.set_xlim(float(deltas[0]), float(deltas[-1]))
-    ins.set_ylim(bottom=floor)
-    ins.set_xlabel(r"$\delta$", fontsize="small", labelpad=1)
-    ins.set_title("log scale", fontsize="small", pad=2)
-    ins.tick_params(labelsize="x-small")
-    return ins
