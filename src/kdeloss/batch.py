@@ -19,6 +19,7 @@ samples (to ``1e-12`` in the shared error measure), in log space.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import expit
@@ -358,6 +359,27 @@ def _finish(
 # Laplace: sums from the left and the right of each point, as matrix products
 
 
+class _Sides(NamedTuple):
+    """Each bin's two neighbouring points and the weighted sums reaching it from each side."""
+
+    t: np.ndarray
+    """Bin centres, ``(B, M)`` (broadcast)."""
+    xs: np.ndarray
+    """Sorted points."""
+    kl: np.ndarray
+    """Index of the nearest point at or left of each bin (clipped to 0)."""
+    kr: np.ndarray
+    """Index of the nearest point right of each bin (clipped to N - 1)."""
+    has_l: np.ndarray
+    """Whether a point lies at or left of the bin."""
+    has_r: np.ndarray
+    """Whether a point lies right of the bin."""
+    sl: np.ndarray
+    """``Lhat`` at ``kl``: the left sum, relative to the nearest left point."""
+    sr: np.ndarray
+    """``Rhat`` at ``kr``: the right sum, relative to the nearest right point."""
+
+
 def _laplace(
     z: np.ndarray,
     x: np.ndarray,
@@ -398,9 +420,10 @@ def _laplace(
     kl, kr = np.maximum(k, 0), np.minimum(k + 1, n - 1)
     sl = np.where(has_l, lhat[rows, kl], 0.0)
     sr = np.where(has_r, rhat[rows, kr], 0.0)
+    sides = _Sides(tt, xs, kl, kr, has_l, has_r, sl, sr)
     linear = None
     if max(float(np.abs(xs).max()), float(np.abs(t).max())) <= _PLAIN_DIFF * h:
-        linear = _laplace_linear(tt, xs, kl, kr, has_l, has_r, sl, sr, h)
+        linear = _laplace_linear(sides, h)
     if linear is not None:
         # every bin well scaled: q in the linear domain (see _laplace_linear)
         pl, pr, qhat = linear
@@ -410,9 +433,7 @@ def _laplace(
         alpha, beta = _flushed(pl * inv), _flushed(pr * inv)
         good = np.ones(n_samples, dtype=bool)
     else:
-        loss, c, alpha, beta, good = _laplace_log(
-            tt, xs, kl, kr, has_l, has_r, sl, sr, h, log_norm, eps, log_u, w
-        )
+        loss, c, alpha, beta, good = _laplace_log(sides, h, log_norm, eps, log_u, w)
     flat = rows * n
     # the left and right accumulations side by side, then one product with [tl; tr]
     acc = np.bincount(
@@ -432,15 +453,7 @@ def _laplace(
 
 
 def _laplace_linear(
-    tt: np.ndarray,
-    xs: np.ndarray,
-    kl: np.ndarray,
-    kr: np.ndarray,
-    has_l: np.ndarray,
-    has_r: np.ndarray,
-    sl: np.ndarray,
-    sr: np.ndarray,
-    h: float,
+    sides: _Sides, h: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """``(p_l, p_r, qhat)`` with ``qhat = p_l Lhat + p_r Rhat`` in the linear domain, or None
     where that would not be exact to rounding.
@@ -452,6 +465,7 @@ def _laplace_linear(
     beside ``qhat`` (then its error does not matter). Within those ranges this always holds;
     it is checked all the same, and on failure (None) the log-space path answers.
     """
+    tt, xs, kl, kr, has_l, has_r, sl, sr = sides
     with np.errstate(under="ignore", over="ignore", invalid="ignore"):
         pl = np.where(has_l, np.exp((xs[kl] - tt) / h), 0.0)
         pr = np.where(has_r, np.exp((tt - xs[kr]) / h), 0.0)
@@ -464,14 +478,7 @@ def _laplace_linear(
 
 
 def _laplace_log(
-    tt: np.ndarray,
-    xs: np.ndarray,
-    kl: np.ndarray,
-    kr: np.ndarray,
-    has_l: np.ndarray,
-    has_r: np.ndarray,
-    sl: np.ndarray,
-    sr: np.ndarray,
+    sides: _Sides,
     h: float,
     log_norm: np.ndarray,
     eps: float,
@@ -481,6 +488,7 @@ def _laplace_log(
     """The two sides combined in log space (distances by two-sums, as ``"sorted"`` does):
     per-sample losses, per-bin coefficients, the left and right accumulation weights, and
     which samples are answered."""
+    tt, xs, kl, kr, has_l, has_r, sl, sr = sides
     dl, el = two_sum(tt, -xs[kl])
     dr, er = two_sum(xs[kr], -tt)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
