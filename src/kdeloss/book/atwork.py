@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -35,8 +36,9 @@ from scipy.stats import norm
 
 from ..batch import loss_and_grad_batch
 from ..kernels import get_kernel
+from ..loss import bin_centers
 from .plots import OKABE_ITO
-from .targets import gaussian_bin_target
+from .targets import categorical_cross_entropy, gaussian_bin_target
 
 __all__ = [
     "BRACKETS",
@@ -44,6 +46,7 @@ __all__ = [
     "NAMES",
     "STYLES",
     "Data",
+    "FarStart",
     "Fit",
     "Metrics",
     "Model",
@@ -52,6 +55,7 @@ __all__ = [
     "draw_far_starts",
     "evaluate",
     "far_init",
+    "far_start_bound",
     "features",
     "make_data",
     "make_model",
@@ -166,9 +170,8 @@ class Model:
             P = gaussian_bin_target(0.5 * (data.a + data.b), LO, HI, self.size, 0.75 * width)
 
         def categorical(Z: np.ndarray) -> tuple[float, np.ndarray]:
-            logS = log_softmax(Z, axis=1)
-            loss = -float(np.sum(P * np.where(P > 0, logS, 0.0))) / Z.shape[0]
-            return loss, (np.exp(logS) - P) / Z.shape[0]
+            losses, G = categorical_cross_entropy(Z, P)
+            return float(losses.mean()), G / Z.shape[0]
 
         return categorical
 
@@ -276,6 +279,42 @@ def train(
         W = W - lr * (m / (1 - beta1**k)) / (np.sqrt(v / (1 - beta2**k)) + tiny)
     fit.W = W
     return fit
+
+
+class FarStart(NamedTuple):
+    """The gradient at a far start against its bound (the chapter's ``prop-far-start``)."""
+
+    grad_max: float
+    """Largest ``|dL/dz_i|`` of one sample over the components outside the favoured cells."""
+    bound: float
+    """``max(S_i, e^{-Lambda})``, the bound on it."""
+    margin: float
+    """``Lambda``: the fewest nats by which the favoured components' ``S_j K_j`` beat any
+    other component's, over every bin of every sample."""
+
+
+def far_start_bound(model: Model, data: Data, margin: float) -> FarStart:
+    """The kde model at :func:`far_init` with ``margin``: its largest gradient outside the
+    favoured cells, and the bound ``max(S_i, e^{-Lambda})`` with ``Lambda`` measured.
+
+    Examples
+    --------
+    >>> f = far_start_bound(make_model("kde"), make_data(30, 0), 80.0)
+    >>> bool(f.grad_max <= f.bound < 1e-15), f.margin > 35
+    (True, True)
+    """
+    W0 = far_init(model, margin)
+    Z = features(data.u) @ W0
+    _, G = model.objective(data)(Z)
+    favoured = Z[0] == Z[0].max()  # logit 0 there, -margin elsewhere, for every input
+    grad_max = float(np.abs(G[:, ~favoured]).max() * Z.shape[0])  # one sample's gradient
+    pairs = zip(data.a, data.b, strict=True)
+    t = np.concatenate([bin_centers(a, b, model.bins) for a, b in pairs])
+    logk = get_kernel("laplace", model.bandwidth).logpdf(t[:, None] - model.centres[None, :])
+    log_s = log_softmax(Z[0])  # the same logits for every input
+    best = logsumexp(log_s[favoured] + logk[:, favoured], axis=1)
+    lam = float(np.min(best[:, None] - (log_s[~favoured] + logk[:, ~favoured])))
+    return FarStart(grad_max, float(max(np.exp(log_s[~favoured]).max(), np.exp(-lam))), lam)
 
 
 @dataclass(frozen=True)

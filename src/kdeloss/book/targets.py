@@ -12,15 +12,15 @@ Everything numerical here is in log space or exact; the loss itself is
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from scipy.special import log_ndtr, logsumexp
+from scipy.special import log_ndtr, log_softmax, logsumexp
 
 from .._validate import as_bins, as_interval, as_scalar
-from ..logspace import log_softmax, softmax
+from ..logspace import softmax
 from ..loss import bin_centers, log_density, loss_and_grad
 from .plots import OKABE_ITO
 
@@ -135,23 +135,31 @@ def smoothed_label_target(y: float, a: float, b: float, bins: int, alpha: float)
     return w
 
 
-def categorical_cross_entropy(z: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+def categorical_cross_entropy(z: np.ndarray, target: np.ndarray) -> tuple[Any, np.ndarray]:
     r"""``-sum_m p_m log softmax(z)_m`` and its gradient ``softmax(z) - p`` (``p`` normalised).
+
+    ``z`` and ``target`` may also be ``(B, G)`` arrays: one loss per row (an array) and the
+    ``(B, G)`` gradient, each row's weights normalised on their own.
 
     Examples
     --------
     >>> L, g = categorical_cross_entropy([0.0, 0.0], [1.0, 0.0])
     >>> round(L, 6), g
     (0.693147, array([-0.5,  0.5]))
+    >>> L, g = categorical_cross_entropy(np.zeros((2, 2)), [[1.0, 0.0], [1.0, 1.0]])
+    >>> L.round(6), g
+    (array([0.693147, 0.693147]), array([[-0.5,  0.5],
+           [ 0. ,  0. ]]))
     """
     zz = np.asarray(z, dtype=float)
     p = np.asarray(target, dtype=float)
-    if p.shape != zz.shape or (p < 0).any() or not p.sum() > 0:
+    if p.shape != zz.shape or (p < 0).any() or not (p.sum(axis=-1) > 0).all():
         raise ValueError("target: must be nonnegative weights, one per logit, not all zero")
-    p = p / p.sum()
-    logs = log_softmax(zz)
-    keep = p > 0
-    return float(-(p[keep] * logs[keep]).sum()), softmax(zz) - p
+    p = p / p.sum(axis=-1, keepdims=True)
+    logs = log_softmax(zz, axis=-1)
+    losses = -np.where(p > 0, p * np.where(p > 0, logs, 0.0), 0.0).sum(axis=-1)
+    grad = np.exp(logs) - p
+    return (float(losses) if zz.ndim == 1 else losses), grad
 
 
 def box_tiling(a: float, b: float, cells: int) -> tuple[np.ndarray, float]:

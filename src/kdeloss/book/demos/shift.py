@@ -552,6 +552,13 @@ def plot_shift_picture(
     return [left, right]
 
 
+# The curves of plot_change_curves and plot_change_inset, in this order: colour and style.
+_CHANGE_COLOURS = [OKABE_ITO[k] for k in ("blue", "bluish_green", "vermillion", "reddish_purple")]
+_CHANGE_STYLES = ["-", "--", "-.", ":"]
+# ... and of their arrival marks (dotted vertical lines).
+_MARK_COLOURS = [OKABE_ITO["orange"], OKABE_ITO["black"], OKABE_ITO["sky_blue"]]
+
+
 def plot_change_curves(
     ax: Axes,
     deltas: np.ndarray,
@@ -584,11 +591,10 @@ def plot_change_curves(
     2
     >>> plt.close(fig)
     """
-    colors = [OKABE_ITO[k] for k in ("blue", "bluish_green", "vermillion", "reddish_purple")]
-    styles = ["-", "--", "-.", ":"]
+    colors, styles = _CHANGE_COLOURS, _CHANGE_STYLES
     for i, (label, ys) in enumerate(curves.items()):
         ax.plot(deltas, ys, color=colors[i % 4], ls=styles[i % 4], lw=1.8, label=label)
-    mark_colors = [OKABE_ITO["orange"], OKABE_ITO["black"], OKABE_ITO["sky_blue"]]
+    mark_colors = _MARK_COLOURS
     for i, (label, d) in enumerate((marks or {}).items()):
         ax.axvline(d, color=mark_colors[i % 3], ls=":", lw=1.4, label=label)
     ax.set_xlabel(r"distance moved $\delta$")
@@ -656,14 +662,13 @@ def plot_change_inset(
         raise ValueError(f"floor: expected a positive number, got {floor!r}")
     dd = np.asarray(deltas, dtype=float)
     ins = ax.inset_axes(list(bounds))
-    colors = [OKABE_ITO[k] for k in ("blue", "bluish_green", "vermillion", "reddish_purple")]
-    styles = ["-", "--", "-.", ":"]
+    colors, styles = _CHANGE_COLOURS, _CHANGE_STYLES
     top = floor
     for i, ys in enumerate(curves.values()):
         yy = np.maximum(np.asarray(ys, dtype=float), floor)
         top = max(top, float(yy.max()))
         ins.plot(dd, yy, color=colors[i % 4], ls=styles[i % 4], lw=1.5)
-    mark_colors = [OKABE_ITO["orange"], OKABE_ITO["black"], OKABE_ITO["sky_blue"]]
+    mark_colors = _MARK_COLOURS
     for i, d in enumerate((marks or {}).values()):
         ins.axvline(d, color=mark_colors[i % 3], ls=":", lw=1.2)
     ins.set_yscale("log")
